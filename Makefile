@@ -1,0 +1,48 @@
+# meshfed developer targets. `make test` is what CI runs.
+GO        ?= go
+PROTOC    ?= protoc
+GOBIN     ?= $(shell $(GO) env GOPATH)/bin
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION        := v0.8.2
+TEST_FLAGS ?=
+
+.PHONY: all build test test-short bench lint proto proto-tools fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/meshfed ./cmd/meshfed
+
+# test runs every Go test with the race detector, including the HA suite
+# (real 3-member etcd cluster, built once and cached).
+test:
+	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+test-short:
+	$(GO) test -race -short ./...
+
+bench:
+	$(GO) run ./test/bench/propagation -out docs/benchmarks.md
+
+fuzz:
+	./test/fuzz.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+proto-tools:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@command -v $(PROTOC) >/dev/null || (apt-get update -qq && apt-get install -y -qq protobuf-compiler)
+
+proto: proto-tools
+	PATH=$(GOBIN):$$PATH $(PROTOC) -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/meshfed/v1/*.proto
+
+clean:
+	rm -rf bin
