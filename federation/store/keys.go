@@ -1,0 +1,82 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Prefix is the root of every meshfed key in etcd.
+const Prefix = "/meshfed/v1/"
+
+// Sub-prefixes, relative to Prefix.
+const (
+	clustersPrefix = "clusters/"
+	presencePrefix = "presence/"
+	exportsPrefix  = "exports/"
+	bundlesPrefix  = "bundles/"
+	policiesPrefix = "policies/"
+	// ElectionPrefix is where federation/leader campaigns, relative to Prefix.
+	ElectionPrefix = "election/"
+)
+
+// Kind is the kind of object a key holds.
+type Kind int
+
+// Kinds of stored objects.
+const (
+	KindUnknown Kind = iota
+	KindCluster
+	KindPresence
+	KindExport
+	KindBundle
+	KindPolicy
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindCluster:
+		return "cluster"
+	case KindPresence:
+		return "presence"
+	case KindExport:
+		return "export"
+	case KindBundle:
+		return "bundle"
+	case KindPolicy:
+		return "policy"
+	}
+	return "unknown"
+}
+
+func clusterKey(name string) string         { return clustersPrefix + name }
+func presenceKey(cluster, gw string) string { return presencePrefix + cluster + "/" + gw }
+func exportKey(cluster, ns, name string) string {
+	return exportsPrefix + cluster + "/" + ns + "/" + name
+}
+func bundleKey(td string) string             { return bundlesPrefix + td }
+func policyKey(ns, name, kind string) string { return policiesPrefix + ns + "/" + name + "/" + kind }
+
+// ParseKey splits a key relative to Prefix into its kind and the object's
+// name within the kind ("cluster", "cluster/gateway",
+// "cluster/namespace/name", trust domain, "namespace/name/kind").
+func ParseKey(key string) (Kind, string, error) {
+	for _, p := range []struct {
+		prefix string
+		kind   Kind
+		parts  int
+	}{
+		{clustersPrefix, KindCluster, 1},
+		{presencePrefix, KindPresence, 2},
+		{exportsPrefix, KindExport, 3},
+		{bundlesPrefix, KindBundle, 1},
+		{policiesPrefix, KindPolicy, 3},
+	} {
+		if rest, ok := strings.CutPrefix(key, p.prefix); ok {
+			if n := len(strings.Split(rest, "/")); n != p.parts || rest == "" {
+				return KindUnknown, "", fmt.Errorf("store: key %q has %d parts after %q, want %d", key, n, p.prefix, p.parts)
+			}
+			return p.kind, rest, nil
+		}
+	}
+	return KindUnknown, "", fmt.Errorf("store: key %q is not under a known prefix", key)
+}
