@@ -614,12 +614,14 @@ type Change struct {
 	Deleted bool                   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// key names the object within its kind: cluster name, "cluster/gateway",
 	// "namespace/name", trust domain, or "namespace/name/kind".
-	Key           string    `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
-	Cluster       *Cluster  `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Presence      *Presence `protobuf:"bytes,5,opt,name=presence,proto3" json:"presence,omitempty"`
-	Import        *Import   `protobuf:"bytes,6,opt,name=import,proto3" json:"import,omitempty"`
-	Bundle        *Bundle   `protobuf:"bytes,7,opt,name=bundle,proto3" json:"bundle,omitempty"`
-	Policy        *Policy   `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	Key      string    `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
+	Cluster  *Cluster  `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Presence *Presence `protobuf:"bytes,5,opt,name=presence,proto3" json:"presence,omitempty"`
+	Import   *Import   `protobuf:"bytes,6,opt,name=import,proto3" json:"import,omitempty"`
+	Bundle   *Bundle   `protobuf:"bytes,7,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	Policy   *Policy   `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	// version of the write that made this change.
+	Version       int64 `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,6 +712,15 @@ func (x *Change) GetPolicy() *Policy {
 	return nil
 }
 
+func (x *Change) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// WatchResponse carries a snapshot or changes. The server may merge the
+// changes of several versions into one response; version is then the last.
 type WatchResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -814,7 +825,7 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\bpresence\x18\x02 \x03(\v2\x14.meshfed.v1.PresenceR\bpresence\x12,\n" +
 	"\aimports\x18\x03 \x03(\v2\x12.meshfed.v1.ImportR\aimports\x12,\n" +
 	"\abundles\x18\x04 \x03(\v2\x12.meshfed.v1.BundleR\abundles\x12.\n" +
-	"\bpolicies\x18\x05 \x03(\v2\x12.meshfed.v1.PolicyR\bpolicies\"\xbc\x03\n" +
+	"\bpolicies\x18\x05 \x03(\v2\x12.meshfed.v1.PolicyR\bpolicies\"\xd6\x03\n" +
 	"\x06Change\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.meshfed.v1.Change.KindR\x04kind\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12\x10\n" +
@@ -823,7 +834,8 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\bpresence\x18\x05 \x01(\v2\x14.meshfed.v1.PresenceR\bpresence\x12*\n" +
 	"\x06import\x18\x06 \x01(\v2\x12.meshfed.v1.ImportR\x06import\x12*\n" +
 	"\x06bundle\x18\a \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\x12*\n" +
-	"\x06policy\x18\b \x01(\v2\x12.meshfed.v1.PolicyR\x06policy\"t\n" +
+	"\x06policy\x18\b \x01(\v2\x12.meshfed.v1.PolicyR\x06policy\x12\x18\n" +
+	"\aversion\x18\t \x01(\x03R\aversion\"t\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CLUSTER\x10\x01\x12\x11\n" +
