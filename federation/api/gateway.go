@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshfed/meshfed/federation/auth"
+	"github.com/meshfed/meshfed/federation/schema"
+	"github.com/meshfed/meshfed/federation/store"
+	"github.com/meshfed/meshfed/federation/view"
+	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
+)
+
+// Limits of the gateway API.
+const (
+	DefaultLeaseTTL    = 10
+	MinLeaseTTL        = 2
+	MaxLeaseTTL        = 300
+	MaxPublishItems    = 1000
+	MaxGatewayNameSize = 63
+)
+
+// Gateway implements meshfedv1.GatewayServiceServer.
+type Gateway struct {
+	meshfedv1.UnimplementedGatewayServiceServer
+	store *store.Store
+	view  *view.View
+	// OnWatch, if set, is called with +1 when a watch stream opens and -1
+	// when it closes (for metrics).
+	onWatch func(delta int)
+}
+
+// NewGateway returns the gateway service.
+func NewGateway(st *store.Store, v *view.View, onWatch func(delta int)) *Gateway {
+	if onWatch == nil {
+		onWatch = func(int) {}
+	}
+	return &Gateway{store: st, view: v, onWatch: onWatch}
+}
+
+// mayActFor checks that the caller may act for cluster.
+func mayActFor(ctx context.Context, cluster string) (auth.Identity, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return id, status.Error(codes.Unauthenticated, "no identity")
+	}
+	if err := schema.ValidateName("request", "cluster", cluster); err != nil {
+		return id, toStatus(err)
+	}
+	if !id.MayActFor(cluster) {
+		return id, status.Errorf(codes.PermissionDenied, "%s may not act for cluster %q", id, cluster)
+	}
+	return id, nil
+}
+
+// Register records a gateway's presence under a lease.
+func (g *Gateway) Register(ctx context.Context, req *meshfedv1.RegisterRequest) (*meshfedv1.RegisterResponse, error) {
+	id, err := mayActFor(ctx, req.GetCluster())
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.ValidateName("request", "gateway", req.GetGateway()); err != nil {
+		return nil, toStatus(err)
+	}
+	if !id.Admin && id.Gateway != req.GetGateway() {
+		return nil, status.Errorf(codes.PermissionDenied, "%s may not register as gateway %q", id, req.GetGateway())
+	}
+	if len(req.GetAddresses()) > schema.MaxGatewayAddrs {
+		return nil, invalid("gateway %q: %d addresses is more than the %d allowed", req.GetGateway(), len(req.GetAddresses()), schema.MaxGatewayAddrs)
+	}
+	for _, a := range req.GetAddresses() {
+		if err := schema.ValidateAddress("gateway "+req.GetGateway(), "addresses", a); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	ttl := req.GetTtlSeconds()
+	switch {
+	case ttl == 0:
+		ttl = DefaultLeaseTTL
+	case ttl < MinLeaseTTL || ttl > MaxLeaseTTL:
+		return nil, invalid("ttl_seconds %d is outside %d-%d", ttl, MinLeaseTTL, MaxLeaseTTL)
+	}
+	p := &meshfedv1.Presence{Cluster: req.GetCluster(), Gateway: req.GetGateway(), Addresses: req.GetAddresses()}
+	if !id.ID.IsZero() {
+		p.SpiffeId = id.ID.String()
+	}
+	lease, err := g.store.Register(ctx, p, ttl)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.RegisterResponse{LeaseId: int64(lease), TtlSeconds: ttl}, nil
+}
+
+// Heartbeat renews a gateway's lease.
+func (g *Gateway) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest) (*meshfedv1.HeartbeatResponse, error) {
+	if _, err := mayActFor(ctx, req.GetCluster()); err != nil {
+		return nil, err
+	}
+	if err := schema.ValidateName("request", "gateway", req.GetGateway()); err != nil {
+		return nil, toStatus(err)
+	}
+	ttl, err := g.store.Heartbeat(ctx, req.GetCluster(), req.GetGateway())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.HeartbeatResponse{TtlSeconds: ttl}, nil
+}
+
+// PublishExports writes each upsert and withdrawal on its own; one bad
+// item is reported in its result and does not stop the others.
+func (g *Gateway) PublishExports(ctx context.Context, req *meshfedv1.PublishExportsRequest) (*meshfedv1.PublishExportsResponse, error) {
+	if _, err := mayActFor(ctx, req.GetCluster()); err != nil {
+		return nil, err
+	}
+	if n := len(req.GetUpserts()) + len(req.GetWithdrawals()); n > MaxPublishItems {
+		return nil, invalid("%d exports in one request is more than the %d allowed; send several requests", n, MaxPublishItems)
+	}
+	resp := &meshfedv1.PublishExportsResponse{}
+	for _, e := range req.GetUpserts() {
+		r := &meshfedv1.PublishResult{Namespace: e.GetNamespace(), Name: e.GetName()}
+		resp.Results = append(resp.Results, r)
+		if e.GetCluster() != "" && e.GetCluster() != req.GetCluster() {
+			r.Error = fmt.Sprintf("export %s/%s names cluster %q but the request is for cluster %q", e.GetNamespace(), e.GetName(), e.GetCluster(), req.GetCluster())
+			continue
+		}
+		e = proto.Clone(e).(*meshfedv1.Export)
+		e.Cluster = req.GetCluster()
+		if err := schema.ValidateExport(e); err != nil {
+			r.Error = err.Error()
+			continue
+		}
+		_, rev, err := g.store.PutExport(ctx, e)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, toStatus(ctx.Err())
+			}
+			r.Error = err.Error()
+			continue
+		}
+		r.Ok, r.Version = true, rev
+	}
+	for _, w := range req.GetWithdrawals() {
+		ns, name, _ := strings.Cut(w, "/")
+		r := &meshfedv1.PublishResult{Namespace: ns, Name: name}
+		resp.Results = append(resp.Results, r)
+		if err := schema.ValidateName("withdrawal "+w, "namespace", ns); err != nil {
+			r.Error = err.Error()
+			continue
+		}
+		if err := schema.ValidateName("withdrawal "+w, "name", name); err != nil {
+			r.Error = err.Error()
+			continue
+		}
+		rev, err := g.store.DeleteExport(ctx, req.GetCluster(), ns, name)
+		switch {
+		case err == nil:
+			r.Ok, r.Version = true, rev
+		case errorsIsNotFound(err):
+			r.Ok = true // already withdrawn
+		default:
+			if ctx.Err() != nil {
+				return nil, toStatus(ctx.Err())
+			}
+			r.Error = err.Error()
+		}
+	}
+	return resp, nil
+}
+
+// Watch streams a snapshot and then changes, from the view.
+func (g *Gateway) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.GatewayService_WatchServer) error {
+	ctx := stream.Context()
+	if _, err := mayActFor(ctx, req.GetCluster()); err != nil {
+		return err
+	}
+	if req.GetResumeVersion() < 0 {
+		return invalid("resume_version %d is negative", req.GetResumeVersion())
+	}
+	g.onWatch(1)
+	defer g.onWatch(-1)
+	sub := g.view.Subscribe(req.GetResumeVersion())
+	for {
+		resp, err := sub.Next(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
