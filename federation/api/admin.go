@@ -265,4 +265,3 @@ func (a *Admin) DeletePolicy(ctx context.Context, req *meshfedv1.DeletePolicyReq
 	}
 	return &meshfedv1.DeletePolicyResponse{}, nil
 }
-

@@ -373,4 +373,3 @@ func boolFloat(b bool) float64 {
 	}
 	return 0
 }
-

@@ -440,4 +440,3 @@ func TestStateSurvivesRestart(t *testing.T) {
 	_, err = dial(t, r2.cfg).Admin.GetCluster(ctx(t), &meshfedv1.GetClusterRequest{Name: "nope"})
 	wantCode(t, err, codes.NotFound, `cluster "nope"`)
 }
-

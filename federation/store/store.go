@@ -11,7 +11,6 @@ import (
 	"go.etcd.io/etcd/client/v3/namespace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
-
 )
 
 // Errors callers can test with errors.Is.
