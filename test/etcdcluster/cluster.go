@@ -25,6 +25,10 @@ const (
 	logTailLines  = 40
 )
 
+// errExited marks a health check that found a member process dead; waiting
+// longer cannot help.
+var errExited = errors.New("member process exited")
+
 // Cluster is a running multi-member etcd cluster whose members are child
 // processes listening on 127.0.0.1.
 type Cluster struct {
@@ -34,7 +38,8 @@ type Cluster struct {
 	members []*member
 	admin   *clientv3.Client // used for Status and health checks
 
-	mu sync.Mutex // guards member.proc
+	mu      sync.Mutex // guards member.proc and stopped
+	stopped bool
 }
 
 type member struct {
@@ -169,8 +174,8 @@ func (c *Cluster) launch(i int, state, initialCluster string) error {
 func (c *Cluster) WaitHealthy(ctx context.Context) error {
 	var last error
 	for {
-		if last = c.checkHealth(ctx); last == nil {
-			return nil
+		if last = c.checkHealth(ctx); last == nil || errors.Is(last, errExited) {
+			return last
 		}
 		select {
 		case <-ctx.Done():
@@ -192,7 +197,7 @@ func (c *Cluster) checkHealth(ctx context.Context) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("etcdcluster: %s exited: %w", m.name, errors.Join(p.err, errors.New(c.logTail(i))))
+			return fmt.Errorf("etcdcluster: %s: %w: %w", m.name, errExited, p.err)
 		default:
 		}
 		st, err := c.admin.Status(ctx, m.clientURL)
@@ -298,6 +303,13 @@ func (c *Cluster) proc(i int) *process {
 // stop kills every running member by PID, waits for it and closes the admin
 // client. On test failure it first prints each member's log tail.
 func (c *Cluster) stop() {
+	c.mu.Lock()
+	stopped := c.stopped
+	c.stopped = true
+	c.mu.Unlock()
+	if stopped {
+		return
+	}
 	if c.t.Failed() {
 		c.printLogs()
 	}
