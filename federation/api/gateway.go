@@ -33,6 +33,9 @@ type Gateway struct {
 	// OnWatch, if set, is called with +1 when a watch stream opens and -1
 	// when it closes (for metrics).
 	onWatch func(delta int)
+	// stopping is cancelled by Stop to end every watch stream.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // NewGateway returns the gateway service.
@@ -40,8 +43,14 @@ func NewGateway(st *store.Store, v *view.View, onWatch func(delta int)) *Gateway
 	if onWatch == nil {
 		onWatch = func(int) {}
 	}
-	return &Gateway{store: st, view: v, onWatch: onWatch}
+	stopping, stop := context.WithCancel(context.Background())
+	return &Gateway{store: st, view: v, onWatch: onWatch, stopping: stopping, stop: stop}
 }
+
+// Stop ends every open watch stream with codes.Unavailable, so that a
+// graceful server stop does not wait for streams that never end; gateways
+// resume on another replica.
+func (g *Gateway) Stop() { g.stop() }
 
 // mayActFor checks that the caller may act for cluster.
 func mayActFor(ctx context.Context, cluster string) (auth.Identity, error) {
@@ -181,12 +190,18 @@ func (g *Gateway) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.GatewaySer
 	if req.GetResumeVersion() < 0 {
 		return invalid("resume_version %d is negative", req.GetResumeVersion())
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(g.stopping, cancel)()
 	g.onWatch(1)
 	defer g.onWatch(-1)
 	sub := g.view.Subscribe(req.GetResumeVersion())
 	for {
 		resp, err := sub.Next(ctx)
 		if err != nil {
+			if g.stopping.Err() != nil {
+				return status.Error(codes.Unavailable, "control plane replica is shutting down; resume on another")
+			}
 			return toStatus(err)
 		}
 		if err := stream.Send(resp); err != nil {

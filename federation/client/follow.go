@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,6 +24,9 @@ type FollowConfig struct {
 	State *State
 	// OnUpdate, if set, is called after each response is applied.
 	OnUpdate func(resp *meshfedv1.WatchResponse)
+	// Lock, if set, is held while a response is applied to State, so
+	// another goroutine may read State under it.
+	Lock sync.Locker
 	// OnError, if set, is called when a stream fails, before retrying.
 	OnError func(replica int, err error)
 	// MinBackoff and MaxBackoff bound the pause between attempts; zero
@@ -84,7 +88,14 @@ func followOnce(ctx context.Context, cfg FollowConfig, c meshfedv1.GatewayServic
 			return got, err
 		}
 		got = true
-		if err := cfg.State.Apply(resp); err != nil {
+		if cfg.Lock != nil {
+			cfg.Lock.Lock()
+		}
+		err = cfg.State.Apply(resp)
+		if cfg.Lock != nil {
+			cfg.Lock.Unlock()
+		}
+		if err != nil {
 			return got, fmt.Errorf("client: version %d: %w", resp.GetVersion(), err)
 		}
 		if cfg.OnUpdate != nil {

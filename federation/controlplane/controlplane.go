@@ -217,7 +217,8 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		grpc.MaxRecvMsgSize(8<<20),
 	)
 	meshfedv1.RegisterAdminServiceServer(srv, api.NewAdmin(st, td))
-	meshfedv1.RegisterGatewayServiceServer(srv, api.NewGateway(st, v, func(d int) { cp.metrics.watches.Add(float64(d)) }))
+	gw := api.NewGateway(st, v, func(d int) { cp.metrics.watches.Add(float64(d)) })
+	meshfedv1.RegisterGatewayServiceServer(srv, gw)
 
 	httpSrv := &http.Server{Handler: cp.httpHandler(st, v), ReadHeaderTimeout: 5 * time.Second}
 
@@ -261,6 +262,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
+		gw.Stop()
 		stopped := make(chan struct{})
 		go func() { srv.GracefulStop(); close(stopped) }()
 		select {
