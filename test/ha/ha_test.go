@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/federation/client"
-	"github.com/meshfed/meshfed/test/etcdcluster"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
+	"github.com/meshfed/meshfed/test/etcdcluster"
 )
 
 // meshfedBinary builds cmd/meshfed once for this test binary.
