@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,6 +48,7 @@ func freeAddr(t *testing.T) string {
 type replica struct {
 	name   string
 	config string // its admin CLI config
+	http   string // its /metrics address
 	cmd    *exec.Cmd
 	addr   string
 	stderr *bytes.Buffer
@@ -54,11 +58,11 @@ type replica struct {
 func startReplica(t *testing.T, bin, name, pkiDir string, endpoints []string) *replica {
 	t.Helper()
 	dataDir := filepath.Join(t.TempDir(), name)
-	r := &replica{name: name, addr: freeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan struct{})}
+	r := &replica{name: name, addr: freeAddr(t), http: freeAddr(t), stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, "controlplane",
 		"--data-dir", dataDir, "--pki-dir", pkiDir,
-		"--listen", r.addr, "--http-listen", freeAddr(t),
-		"--etcd-endpoints", joinComma(endpoints),
+		"--listen", r.addr, "--http-listen", r.http,
+		"--etcd-endpoints", strings.Join(endpoints, ","),
 		"--replica-name", name, "--write-user-config=false", "--log-level", "warn")
 	r.cmd.Stderr = &lockedWriter{w: r.stderr}
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -102,6 +106,18 @@ func startReplica(t *testing.T, bin, name, pkiDir string, endpoints []string) *r
 	}
 }
 
+// leads reports whether the replica's /metrics says it leads the compactor.
+func (r *replica) leads(t *testing.T) bool {
+	t.Helper()
+	resp, err := http.Get("http://" + r.http + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return strings.Contains(string(body), `meshfed_leader{job="compactor"} 1`)
+}
+
 func (r *replica) kill(t *testing.T) {
 	t.Helper()
 	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -121,16 +137,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += v
-	}
-	return out
-}
 
 // TestSurvivesEtcdLeaderAndReplicaKill is the HA scenario:
 //
@@ -145,6 +151,7 @@ func TestSurvivesEtcdLeaderAndReplicaKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("HA suite: real etcd cluster and replica processes")
 	}
+	testStart := time.Now()
 	bin := meshfedBinary(t)
 	etcd := etcdcluster.Start(t, 3)
 	pkiDir := filepath.Join(t.TempDir(), "pki")
@@ -246,13 +253,30 @@ func TestSurvivesEtcdLeaderAndReplicaKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killing etcd leader member %d", leader)
+	t.Logf("%v: killing etcd leader member %d", time.Since(testStart), leader)
 	etcd.Kill(leader)
 	ackMu.Lock()
 	n := len(acked)
 	ackMu.Unlock()
 	waitAcked(n + 50)
-	t.Log("killing replica r1")
+	// Exactly one replica leads the singleton compactor.
+	leaders := func() (n int, r2Leads bool) {
+		for _, r := range []*replica{r1, r2} {
+			if r.leads(t) {
+				n++
+				r2Leads = r == r2
+			}
+		}
+		return n, r2Leads
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n, _ := leaders(); n != 1; n, _ = leaders() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replicas lead the compactor, want exactly 1", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("%v: killing replica r1", time.Since(testStart))
 	r1.kill(t)
 	ackMu.Lock()
 	n = len(acked)
@@ -260,7 +284,17 @@ func TestSurvivesEtcdLeaderAndReplicaKill(t *testing.T) {
 	waitAcked(n + 50)
 	stopWrites()
 	failures := <-writerDone
+	t.Logf("%v: writes stopped", time.Since(testStart))
+	// The survivor leads once r1's election lease (5 s) has expired.
+	deadline = time.Now().Add(20 * time.Second)
+	for !r2.leads(t) {
+		if time.Now().After(deadline) {
+			t.Fatal("replica r2 did not take over the compactor after r1 died")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
+	t.Logf("%v: r2 leads", time.Since(testStart))
 	// 4. Nothing acknowledged is lost, and watchers converge.
 	exports, err := conns[1].Admin.ListExports(ctx, &meshfedv1.ListExportsRequest{Cluster: "eu-1"})
 	if err != nil {
@@ -279,7 +313,7 @@ func TestSurvivesEtcdLeaderAndReplicaKill(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged, %d failed attempts (retried), %d in etcd", len(acked), failures, len(inStore))
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for i, w := range watchers {
 		for {
 			w.mu.Lock()
