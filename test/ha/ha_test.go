@@ -137,7 +137,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-
 // TestSurvivesEtcdLeaderAndReplicaKill is the HA scenario:
 //
 //  1. start a 3-member etcd cluster and two control-plane replicas;
