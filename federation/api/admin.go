@@ -163,7 +163,13 @@ func (a *Admin) PutBundle(ctx context.Context, req *meshfedv1.PutBundleRequest) 
 	if err := a.notOwnTD("bundle trust_domain", req.GetBundle().GetTrustDomain()); err != nil {
 		return nil, err
 	}
-	b := &meshfedv1.Bundle{TrustDomain: req.GetBundle().GetTrustDomain(), Jwks: req.GetBundle().GetJwks()}
+	// Store the canonical encoding, not the document as sent: only what
+	// was validated reaches gateways.
+	jwks, err := sb.Marshal()
+	if err != nil {
+		return nil, invalid("bundle %q: re-encoding the document: %v", req.GetBundle().GetTrustDomain(), err)
+	}
+	b := &meshfedv1.Bundle{TrustDomain: req.GetBundle().GetTrustDomain(), Jwks: jwks}
 	if seq, ok := sb.SequenceNumber(); ok {
 		b.Sequence = seq
 	}

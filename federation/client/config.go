@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"sigs.k8s.io/yaml"
 )
 
@@ -94,8 +94,8 @@ func (c *Config) Validate() error {
 	case c.Cert == "" && c.Token == "":
 		return errors.New(`no credentials: set "cert" and "key", or "token"`)
 	}
-	if !strings.HasPrefix(c.ServerID, "spiffe://") {
-		return fmt.Errorf(`field "server_id" %q is not a SPIFFE ID (spiffe://trust-domain/path)`, c.ServerID)
+	if _, err := spiffeid.FromString(c.ServerID); err != nil {
+		return fmt.Errorf(`field "server_id" %q is not a SPIFFE ID (spiffe://trust-domain/path): %v`, c.ServerID, err)
 	}
 	return nil
 }

@@ -5,8 +5,9 @@
 //   - exports with the same namespace/name on different clusters are one
 //     service;
 //   - the service's ports are the union of the exports' ports;
-//   - when exports disagree on a port (same name, different number,
-//     protocol or appProtocol), the oldest export wins (creation time, then
+//   - when exports disagree on a port (same name with a different number,
+//     protocol or appProtocol, or the same number and protocol under a
+//     different name), the oldest export wins (creation time, then
 //     cluster name), and every export that lost carries a Conflict
 //     condition naming the field and the winning cluster. A conflicting
 //     export still contributes its endpoints and non-conflicting ports, as

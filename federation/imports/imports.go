@@ -24,6 +24,10 @@ func portKey(p *meshfedv1.ServicePort) string {
 	return fmt.Sprintf("port:%d/%s", p.GetPort(), protocol(p))
 }
 
+func numKey(p *meshfedv1.ServicePort) string {
+	return fmt.Sprintf("%d/%s", p.GetPort(), protocol(p))
+}
+
 func protocol(p *meshfedv1.ServicePort) string {
 	if p.GetProtocol() == "" {
 		return "TCP"
@@ -66,7 +70,8 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 		port    *meshfedv1.ServicePort
 		cluster string
 	}
-	union := map[string]owned{}
+	union := map[string]owned{} // by portKey
+	byNum := map[string]owned{} // by number/protocol
 	var order []string
 	imp := &meshfedv1.Import{Namespace: byAge[0].GetNamespace(), Name: byAge[0].GetName()}
 	var conflicted []string
@@ -81,7 +86,16 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 				}
 				continue
 			}
+			nk := numKey(p)
+			if o, ok := byNum[nk]; ok {
+				// Same number and protocol under another name: one port
+				// cannot be two.
+				msgs = append(msgs, fmt.Sprintf("port %s: cluster %q names it %q, but the oldest export (cluster %q) names it %q",
+					nk, e.GetCluster(), p.GetName(), o.cluster, o.port.GetName()))
+				continue
+			}
 			union[k] = owned{port: p, cluster: e.GetCluster()}
+			byNum[nk] = union[k]
 			order = append(order, k)
 		}
 		ic := &meshfedv1.ImportCluster{

@@ -166,23 +166,21 @@ func FuzzTrustDomain(f *testing.F) {
 	})
 }
 
-// tolerateReportedBugs keeps the targets green on bugs that are reported
-// but not fixed yet; each use says which. Set it to false to check the full
-// rule (the fuzzer then finds them within seconds).
-const tolerateReportedBugs = true
-
-// reportedAddressBug: ValidateAddress parses the port with strconv.Atoi, so
-// "+80" passes, and refuses only " /\@" in the host, so control
-// characters, '#', '?', '%', non-ASCII... pass.
-func reportedAddressBug(host, port string) bool {
-	return tolerateReportedBugs && (strings.HasPrefix(port, "+") || !validHost(host))
-}
-
 func validHost(host string) bool {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
-	return len(host) <= 255 && hostNameRE.MatchString(host)
+	if len(host) > 253 || !hostNameRE.MatchString(host) {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		// RFC 1035/1123: labels are 1-63 bytes and do not start or end
+		// with a hyphen.
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+	}
+	return true
 }
 
 func FuzzAddress(f *testing.F) {
@@ -203,10 +201,6 @@ func FuzzAddress(f *testing.F) {
 		case want && err != nil:
 			t.Fatalf("ValidateAddress(%q) = %v, want accepted", value, err)
 		case !want && err == nil:
-			if len(value) <= schema.MaxAddressLen && serr == nil && host != "" && perr == nil && p >= 1 && p <= 65535 &&
-				reportedAddressBug(host, port) {
-				return
-			}
 			t.Fatalf("ValidateAddress(%q) accepted it (host %q, port %q)", value, host, port)
 		case err != nil:
 			checkFieldErr(t, err, "gateway_addresses", value)
@@ -275,6 +269,7 @@ func FuzzPolicy(f *testing.F) {
 		{true, `{"allow":{"cluster":"eu-1"}}`},
 		{true, `{"allow":[],"Allow":[{"trust_domain":"evil.example"}]}`},
 		{false, `{"TARGETS":[{"Region":"eu-west-1"}]}`},
+		{false, `{"never":[]}` + strings.Repeat(" ", schema.MaxPolicyBytes)}, // one byte too many
 	} {
 		f.Add(s.authz, []byte(s.doc))
 	}
@@ -339,16 +334,13 @@ func checkPolicyKeys(t *testing.T, authz bool, doc []byte) {
 	check := func(obj any, fields ...string) {
 		o, _ := obj.(map[string]any)
 		for k := range o {
-			exact, folded := false, false
+			exact := false
 			for _, f := range fields {
 				exact = exact || k == f
-				folded = folded || strings.EqualFold(k, f)
 			}
-			// Reported bug: encoding/json matches field names
-			// case-insensitively (with Unicode folding), so
-			// {"ALLOW": [...]} passes as "allow" and
-			// {"allow": [], "Allow": [...]} is read as the second list.
-			if !exact && !(folded && tolerateReportedBugs) {
+			// encoding/json alone would match field names
+			// case-insensitively; schema refuses anything not exact.
+			if !exact {
 				t.Fatalf("accepted %q with unknown field %q", doc, k)
 			}
 		}
@@ -555,25 +547,21 @@ func FuzzBundle(f *testing.F) {
 				t.Fatalf("accepted x509 authority %q, which is not a CA", c.Subject)
 			}
 		}
-		// A bundle is public: it goes to every cluster. Reported bug: a
-		// private ("d") or symmetric ("kty":"oct") key is accepted, stored
-		// as sent and distributed.
-		if leak := secretMember(jwks); leak != "" && !tolerateReportedBugs {
+		// A bundle is public: it goes to every cluster, so no private
+		// ("d") or symmetric ("kty":"oct") key may pass.
+		if leak := secretMember(jwks); leak != "" {
 			t.Fatalf("accepted %q, which holds secret key member %q", jwks, leak)
 		}
 		for kid, k := range sb.JWTAuthorities() {
 			switch k.(type) {
 			case *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey:
 			default:
-				if !tolerateReportedBugs {
-					t.Fatalf("accepted %q, whose jwt-svid key %q is a %T, not a public key", jwks, kid, k)
-				}
-				return // go-spiffe cannot compare such keys
+				t.Fatalf("accepted %q, whose jwt-svid key %q is a %T, not a public key", jwks, kid, k)
 			}
 		}
-		// Reported bug: a negative hint, or one that overflows a
-		// time.Duration (9223372036854775807 s becomes -1 s), is accepted.
-		if hint, ok := sb.RefreshHint(); ok && hint < 0 && !tolerateReportedBugs {
+		// A negative hint, or one that overflows a time.Duration
+		// (9223372036854775807 s becomes -1 s), must be refused.
+		if hint, ok := sb.RefreshHint(); ok && hint < 0 {
 			t.Fatalf("accepted %q with refresh hint %v", jwks, hint)
 		}
 		// What meshfed stores after accepting a bundle is accepted again and

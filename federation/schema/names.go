@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -95,8 +96,11 @@ func ValidateAddress(object, field, value string) error {
 	if err != nil || host == "" {
 		return fieldErr(object, field, value, "is not a host:port address (for example 10.0.0.1:15443 or gw.example.com:15443)")
 	}
-	if strings.ContainsAny(host, " /\\@") {
-		return fieldErr(object, field, value, "has a host with characters not allowed in a host name or IP")
+	if _, err := netip.ParseAddr(host); err != nil && !isHostName(host) {
+		return fieldErr(object, field, value, "has a host that is neither an IP address nor a DNS name (letters, digits, '-', '_' in dot-separated labels)")
+	}
+	if !allDigits(port) {
+		return fieldErr(object, field, value, "has a port that is not a number in 1-65535")
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 		return fieldErr(object, field, value, "has a port outside 1-65535")
@@ -125,6 +129,9 @@ func ValidateLabel(object, key, value string) error {
 }
 
 func validDNSSubdomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
 	for _, part := range strings.Split(s, ".") {
 		if !IsDNSLabel(part) {
 			return false
@@ -150,6 +157,36 @@ func isLabelName(s string, max int, emptyOK bool) bool {
 			continue
 		}
 		return false
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isHostName reports whether s is a DNS host name: dot-separated labels of
+// letters, digits, '-' and '_', each 1-63 bytes and not starting or ending
+// with '-', 253 bytes in all.
+func isHostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
 	}
 	return true
 }

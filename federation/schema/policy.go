@@ -97,6 +97,12 @@ func decodeStrict(doc []byte, v any) error {
 	if len(bytes.TrimSpace(doc)) == 0 || bytes.TrimSpace(doc)[0] != '{' {
 		return fmt.Errorf("want a JSON object")
 	}
+	// encoding/json matches field names case-insensitively and lets a
+	// repeated key win silently; a policy must mean the same to every
+	// reader, so both are refused first.
+	if err := checkKeys(doc); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -182,4 +188,75 @@ func validateAuthorization(obj string, a *AuthorizationPolicy) error {
 		}
 	}
 	return nil
+}
+
+// policyFields are the exact JSON field names of the policy documents.
+var policyFields = map[string]bool{
+	"targets": true, "region": true, "cluster": true, "labels": true, "never": true,
+	"weights": true, "max_shift_per_second": true,
+	"allow": true, "trust_domain": true, "spiffe_id": true,
+}
+
+// mapFields hold maps whose keys are data, not field names.
+var mapFields = map[string]bool{"labels": true, "weights": true}
+
+// checkKeys walks the document's tokens and refuses duplicate keys in any
+// object and field names that are not exactly one of policyFields.
+func checkKeys(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	type frame struct {
+		object  bool
+		isMap   bool // keys are data
+		keys    map[string]bool
+		lastKey string
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			key, ok := tok.(string)
+			if !ok { // the closing brace
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].wantKey = true
+				}
+				continue
+			}
+			if top.keys[key] {
+				return fmt.Errorf("key %q appears twice in one object", key)
+			}
+			top.keys[key] = true
+			if !top.isMap && !policyFields[key] {
+				return fmt.Errorf("unknown field %q (field names are lower-case and exact)", key)
+			}
+			top.lastKey, top.wantKey = key, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			isMap := top != nil && top.object && mapFields[top.lastKey]
+			stack = append(stack, &frame{object: true, isMap: isMap, keys: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value (or a closed array) ends; the enclosing object wants a key.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].wantKey = true
+		}
+	}
 }

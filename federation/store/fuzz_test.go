@@ -1,17 +1,12 @@
 package store_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/meshfed/meshfed/federation/store"
 )
-
-// tolerateReportedBugs keeps FuzzParseKey green on a bug that is reported
-// but not fixed yet: ParseKey accepts empty name components, such as
-// "exports///" (cluster, namespace and name all "") or "presence//". Set it
-// to false to check the full rule.
-const tolerateReportedBugs = true
 
 func FuzzParseKey(f *testing.F) {
 	for _, s := range []string{
@@ -54,7 +49,7 @@ func FuzzParseKey(f *testing.F) {
 			if kind != store.KindUnknown || name != "" {
 				t.Fatalf("ParseKey(%q) = %v, %q with error %v", key, kind, name, err)
 			}
-			if !strings.HasPrefix(err.Error(), "store: ") || !strings.Contains(err.Error(), key) {
+			if !strings.HasPrefix(err.Error(), "store: ") || !strings.Contains(err.Error(), strconv.Quote(key)) {
 				t.Fatalf("ParseKey(%q) error %q does not start with the package or name the key", key, err)
 			}
 			return
@@ -77,7 +72,7 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("ParseKey(%q) = %v, %q: %d parts, want %d", key, kind, name, len(parts), l.parts)
 		}
 		for i, p := range parts {
-			if p == "" && !tolerateReportedBugs {
+			if p == "" {
 				t.Fatalf("ParseKey(%q) = %v, %q: part %d is empty", key, kind, name, i)
 			}
 		}

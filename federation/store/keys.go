@@ -72,8 +72,14 @@ func ParseKey(key string) (Kind, string, error) {
 		{policiesPrefix, KindPolicy, 3},
 	} {
 		if rest, ok := strings.CutPrefix(key, p.prefix); ok {
-			if n := len(strings.Split(rest, "/")); n != p.parts || rest == "" {
-				return KindUnknown, "", fmt.Errorf("store: key %q has %d parts after %q, want %d", key, n, p.prefix, p.parts)
+			parts := strings.Split(rest, "/")
+			if len(parts) != p.parts {
+				return KindUnknown, "", fmt.Errorf("store: key %q has %d parts after %q, want %d", key, len(parts), p.prefix, p.parts)
+			}
+			for _, part := range parts {
+				if part == "" {
+					return KindUnknown, "", fmt.Errorf("store: key %q has an empty part", key)
+				}
 			}
 			return p.kind, rest, nil
 		}
