@@ -44,6 +44,13 @@ func start(t *testing.T, historySize int) *fixture {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	// Writes made after this point reach the view through its watch, so
+	// the history holds them (tests rely on it).
+	select {
+	case <-v.Loaded():
+	case <-time.After(10 * time.Second):
+		t.Fatal("view did not load")
+	}
 	return &fixture{store: s, view: v}
 }
 
