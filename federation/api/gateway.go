@@ -120,8 +120,10 @@ func (g *Gateway) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest
 	return &meshfedv1.HeartbeatResponse{TtlSeconds: ttl}, nil
 }
 
-// PublishExports writes each upsert and withdrawal on its own; one bad
-// item is reported in its result and does not stop the others.
+// PublishExports validates each upsert and withdrawal on its own (a bad
+// one is reported in its result and does not stop the others), then
+// writes the valid ones in as few etcd transactions as possible, so that a
+// burst of exports reaches gateways as one version.
 func (g *Gateway) PublishExports(ctx context.Context, req *meshfedv1.PublishExportsRequest) (*meshfedv1.PublishExportsResponse, error) {
 	if _, err := mayActFor(ctx, req.GetCluster()); err != nil {
 		return nil, err
@@ -130,6 +132,9 @@ func (g *Gateway) PublishExports(ctx context.Context, req *meshfedv1.PublishExpo
 		return nil, invalid("%d exports in one request is more than the %d allowed; send several requests", n, MaxPublishItems)
 	}
 	resp := &meshfedv1.PublishExportsResponse{}
+	seen := map[string]bool{}
+	var valid []*meshfedv1.Export
+	var validResults []*meshfedv1.PublishResult
 	for _, e := range req.GetUpserts() {
 		r := &meshfedv1.PublishResult{Namespace: e.GetNamespace(), Name: e.GetName()}
 		resp.Results = append(resp.Results, r)
@@ -143,16 +148,24 @@ func (g *Gateway) PublishExports(ctx context.Context, req *meshfedv1.PublishExpo
 			r.Error = err.Error()
 			continue
 		}
-		_, rev, err := g.store.PutExport(ctx, e)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, toStatus(ctx.Err())
-			}
-			r.Error = err.Error()
+		if key := e.GetNamespace() + "/" + e.GetName(); seen[key] {
+			r.Error = fmt.Sprintf("export %s is listed twice in one request", key)
 			continue
+		} else {
+			seen[key] = true
 		}
-		r.Ok, r.Version = true, rev
+		valid, validResults = append(valid, e), append(validResults, r)
 	}
+	if len(valid) > 0 {
+		revs, err := g.store.PutExports(ctx, valid)
+		if err := g.fill(ctx, validResults, revs, err); err != nil {
+			return nil, err
+		}
+	}
+
+	var refs [][2]string
+	var refResults []*meshfedv1.PublishResult
+	withdrawn := map[string]bool{}
 	for _, w := range req.GetWithdrawals() {
 		ns, name, _ := strings.Cut(w, "/")
 		r := &meshfedv1.PublishResult{Namespace: ns, Name: name}
@@ -165,20 +178,37 @@ func (g *Gateway) PublishExports(ctx context.Context, req *meshfedv1.PublishExpo
 			r.Error = err.Error()
 			continue
 		}
-		rev, err := g.store.DeleteExport(ctx, req.GetCluster(), ns, name)
-		switch {
-		case err == nil:
-			r.Ok, r.Version = true, rev
-		case errorsIsNotFound(err):
-			r.Ok = true // already withdrawn
-		default:
-			if ctx.Err() != nil {
-				return nil, toStatus(ctx.Err())
-			}
-			r.Error = err.Error()
+		if withdrawn[w] {
+			r.Ok = true // the first one does it
+			continue
+		}
+		withdrawn[w] = true
+		refs, refResults = append(refs, [2]string{ns, name}), append(refResults, r)
+	}
+	if len(refs) > 0 {
+		revs, err := g.store.DeleteExports(ctx, req.GetCluster(), refs)
+		if err := g.fill(ctx, refResults, revs, err); err != nil {
+			return nil, err
 		}
 	}
 	return resp, nil
+}
+
+// fill sets the results of one batched write: the first len(revs) items
+// succeeded (a zero revision means there was nothing to withdraw); the
+// rest carry err. A cancelled request fails as a whole.
+func (g *Gateway) fill(ctx context.Context, results []*meshfedv1.PublishResult, revs []int64, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return toStatus(ctx.Err())
+	}
+	for i, r := range results {
+		if i < len(revs) {
+			r.Ok, r.Version = true, revs[i]
+		} else {
+			r.Error = err.Error()
+		}
+	}
+	return nil
 }
 
 // Watch streams a snapshot and then changes, from the view.

@@ -125,31 +125,6 @@ func (s *Store) ListPresence(ctx context.Context) ([]*meshfedv1.Presence, error)
 	return out, err
 }
 
-// PutExport creates or updates an export. Its cluster must exist. The
-// creation time of an existing export is kept, since the oldest export
-// wins a conflict.
-func (s *Store) PutExport(ctx context.Context, e *meshfedv1.Export) (*meshfedv1.Export, int64, error) {
-	key := exportKey(e.GetCluster(), e.GetNamespace(), e.GetName())
-	return cas(ctx, s, key, newExport, func(cur *meshfedv1.Export, exists bool) (*meshfedv1.Export, []clientv3.Cmp, error) {
-		next := proto.Clone(e).(*meshfedv1.Export)
-		now := s.timestamp()
-		next.CreatedAt, next.UpdatedAt = now, now
-		if exists {
-			next.CreatedAt = cur.GetCreatedAt()
-		}
-		return next, []clientv3.Cmp{clusterExists(e.GetCluster())}, nil
-	})
-}
-
-// DeleteExport withdraws an export.
-func (s *Store) DeleteExport(ctx context.Context, cluster, namespace, name string) (int64, error) {
-	rev, err := s.delete(ctx, exportKey(cluster, namespace, name))
-	if err != nil {
-		return 0, fmt.Errorf("export %s/%s of cluster %q: %w", namespace, name, cluster, err)
-	}
-	return rev, nil
-}
-
 // ListExports returns exports, of one cluster when cluster is not empty.
 func (s *Store) ListExports(ctx context.Context, cluster string) ([]*meshfedv1.Export, error) {
 	prefix := exportsPrefix

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,15 @@ import (
 	"github.com/meshfed/meshfed/internal/etcdtest"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
+
+// putExport writes one export and returns the revision.
+func putExport(ctx context.Context, s *store.Store, e *meshfedv1.Export) (int64, error) {
+	revs, err := s.PutExports(ctx, []*meshfedv1.Export{e})
+	if err != nil {
+		return 0, err
+	}
+	return revs[0], nil
+}
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, etcdtest.IgnoreGoroutines()...)
@@ -84,20 +94,24 @@ func TestExportNeedsClusterAndKeepsCreatedAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.PutExport(ctx, export("ghost", "demo", "echo", 80)); !errors.Is(err, store.ErrNoCluster) {
+	if _, err := putExport(ctx, s, export("ghost", "demo", "echo", 80)); !errors.Is(err, store.ErrNoCluster) {
 		t.Fatalf("export of unknown cluster: got %v, want ErrNoCluster", err)
 	}
 	if _, _, err := s.PutCluster(ctx, cluster("eu-1"), true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.PutExport(ctx, export("eu-1", "demo", "echo", 80)); err != nil {
+	if _, err := putExport(ctx, s, export("eu-1", "demo", "echo", 80)); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Hour)
-	got, _, err := s.PutExport(ctx, export("eu-1", "demo", "echo", 8080))
-	if err != nil {
+	if _, err := putExport(ctx, s, export("eu-1", "demo", "echo", 8080)); err != nil {
 		t.Fatal(err)
 	}
+	all, err := s.ListExports(ctx, "eu-1")
+	if err != nil || len(all) != 1 {
+		t.Fatalf("list: %v %v", all, err)
+	}
+	got := all[0]
 	if got.GetCreatedAt().AsTime().Equal(now) || !got.GetUpdatedAt().AsTime().Equal(now) {
 		t.Fatalf("created_at %v updated_at %v; want created kept, updated now", got.GetCreatedAt().AsTime(), got.GetUpdatedAt().AsTime())
 	}
@@ -111,7 +125,7 @@ func TestDeleteClusterRemovesItsExportsAndPresence(t *testing.T) {
 		if _, _, err := s.PutCluster(ctx, cluster(name), true); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.PutExport(ctx, export(name, "demo", "echo", 80)); err != nil {
+		if _, err := putExport(ctx, s, export(name, "demo", "echo", 80)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Register(ctx, &meshfedv1.Presence{Cluster: name, Gateway: "gw"}, 30); err != nil {
@@ -202,7 +216,7 @@ func TestLoadAndWatchAreOrderedAndCompactionIsReported(t *testing.T) {
 	}
 	var want []int64
 	for i := range 5 {
-		_, r, err := s.PutExport(ctx, export("eu-1", "demo", "svc"+string(rune('a'+i)), 80))
+		r, err := putExport(ctx, s, export("eu-1", "demo", "svc"+string(rune('a'+i)), 80))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,5 +270,36 @@ func TestDataSurvivesEtcdRestart(t *testing.T) {
 	s2 := newStore(t, etcdtest.StartIn(t, dir))
 	if _, err := s2.GetCluster(ctx, "eu-1"); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestPutExportsIsOneRevisionPerBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, etcdtest.Start(t))
+	if _, _, err := s.PutCluster(ctx, cluster("eu-1"), true); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*meshfedv1.Export
+	for i := range store.MaxBatch + 5 {
+		batch = append(batch, export("eu-1", "demo", fmt.Sprintf("svc-%d", i), 80))
+	}
+	revs, err := s.PutExports(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != len(batch) || revs[0] != revs[store.MaxBatch-1] || revs[store.MaxBatch] == revs[0] {
+		t.Fatalf("revisions %v: want one per chunk of %d", revs, store.MaxBatch)
+	}
+	if _, err := s.PutExports(ctx, []*meshfedv1.Export{export("eu-1", "a", "x", 80), export("us-1", "a", "y", 80)}); err == nil {
+		t.Fatal("a batch mixing clusters was accepted")
+	}
+	dels, err := s.DeleteExports(ctx, "eu-1", [][2]string{{"demo", "svc-0"}, {"demo", "missing"}})
+	if err != nil || dels[0] == 0 || dels[1] != 0 {
+		t.Fatalf("delete: %v %v; want a revision for svc-0 and 0 for the missing one", dels, err)
+	}
+	left, _ := s.ListExports(ctx, "eu-1")
+	if len(left) != len(batch)-1 {
+		t.Fatalf("%d exports left, want %d", len(left), len(batch)-1)
 	}
 }

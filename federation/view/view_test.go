@@ -66,12 +66,12 @@ func (f *fixture) addCluster(t *testing.T, name string) int64 {
 
 func (f *fixture) export(t *testing.T, cluster, name string, ready uint32) int64 {
 	t.Helper()
-	_, rev, err := f.store.PutExport(context.Background(), &meshfedv1.Export{Cluster: cluster, Namespace: "demo", Name: name,
-		Ports: []*meshfedv1.ServicePort{{Port: 80}}, Endpoints: []*meshfedv1.ZoneEndpoints{{Zone: "z", Ready: ready}}})
+	revs, err := f.store.PutExports(context.Background(), []*meshfedv1.Export{{Cluster: cluster, Namespace: "demo", Name: name,
+		Ports: []*meshfedv1.ServicePort{{Port: 80}}, Endpoints: []*meshfedv1.ZoneEndpoints{{Zone: "z", Ready: ready}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rev
+	return revs[0]
 }
 
 func next(t *testing.T, sub *view.Subscription) *meshfedv1.WatchResponse {
