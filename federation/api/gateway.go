@@ -227,14 +227,15 @@ func (g *Gateway) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.GatewaySer
 	defer g.onWatch(-1)
 	sub := g.view.Subscribe(req.GetResumeVersion())
 	for {
-		resp, err := sub.Next(ctx)
+		msg, err := sub.Next(ctx)
 		if err != nil {
 			if g.stopping.Err() != nil {
 				return status.Error(codes.Unavailable, "control plane replica is shutting down; resume on another")
 			}
 			return toStatus(err)
 		}
-		if err := stream.Send(resp); err != nil {
+		// Sent as encoded by the view (see Codec), not marshalled per stream.
+		if err := stream.SendMsg(Encoded(msg.Parts)); err != nil {
 			return err
 		}
 	}

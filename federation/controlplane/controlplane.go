@@ -215,6 +215,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(8<<20),
+		grpc.ForceServerCodecV2(api.Codec()),
 	)
 	meshfedv1.RegisterAdminServiceServer(srv, api.NewAdmin(st, td))
 	gw := api.NewGateway(st, v, func(d int) { cp.metrics.watches.Add(float64(d)) })

@@ -15,6 +15,11 @@ const (
 	ReasonNoConflicts  = "NoConflicts"
 )
 
+// noConflicts is the condition list of every import without conflicts,
+// shared (imports are immutable once derived) to save an allocation per
+// service.
+var noConflicts = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "False", Reason: ReasonNoConflicts}}
+
 // portKey identifies "the same port" across exports: its name, or its
 // number and protocol when unnamed.
 func portKey(p *meshfedv1.ServicePort) string {
@@ -58,7 +63,8 @@ func older(a, b *meshfedv1.Export) bool {
 
 // Derive returns the import of one service from its exports, which must
 // all have the same namespace and name. It returns nil for no exports. The
-// input is not modified.
+// input is not modified; the result shares messages with it and with other
+// results, so it must not be modified either.
 func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 	if len(exports) == 0 {
 		return nil
@@ -129,7 +135,7 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 			Message: fmt.Sprintf("exports of clusters %s conflict with the oldest export (cluster %q); the oldest definition is used",
 				quoteAll(conflicted), byAge[0].GetCluster())}}
 	} else {
-		imp.Conditions = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "False", Reason: ReasonNoConflicts}}
+		imp.Conditions = noConflicts
 	}
 	return imp
 }

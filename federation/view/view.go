@@ -55,8 +55,46 @@ type View struct {
 	imports  map[string]*meshfedv1.Import
 	bundles  map[string]*meshfedv1.Bundle
 	policies map[string]*meshfedv1.Policy
-	history  []*meshfedv1.WatchResponse // versions in (floor, version], ascending
-	changed  chan struct{}              // closed and replaced on every change
+	history  []entry       // versions in (floor, version], ascending
+	changed  chan struct{} // closed and replaced on every change
+
+	// The encoding of the last snapshot handed out, shared by the
+	// subscribers that start at the same version.
+	snapMu      sync.Mutex
+	snapVersion int64
+	snapEnc     []byte
+}
+
+// entry is one version's changes, encoded once as a WatchResponse and
+// sent as is to every subscriber.
+type entry struct {
+	version int64
+	changes int
+	enc     []byte
+}
+
+// Message is what a subscriber receives: the wire encoding of one
+// meshfedv1.WatchResponse, in parts that are shared between subscribers
+// and must not be modified. Protobuf merges concatenated encodings, so the
+// parts together encode one response whose changes are those of every
+// part and whose version is the last part's.
+type Message struct {
+	Version  int64
+	Snapshot bool
+	Parts    [][]byte
+}
+
+// Decode returns the response the message encodes.
+func (m Message) Decode() (*meshfedv1.WatchResponse, error) {
+	var buf []byte
+	for _, p := range m.Parts {
+		buf = append(buf, p...)
+	}
+	resp := new(meshfedv1.WatchResponse)
+	if err := proto.Unmarshal(buf, resp); err != nil {
+		return nil, fmt.Errorf("view: decode message at version %d: %w", m.Version, err)
+	}
+	return resp, nil
 }
 
 // New returns a View; call Run to fill it.
@@ -203,10 +241,14 @@ func (v *View) apply(b store.Batch) error {
 	}
 	v.version = b.Revision
 	if len(resp.Changes) > 0 {
-		v.history = append(v.history, resp)
+		enc, err := proto.Marshal(resp)
+		if err != nil {
+			return fmt.Errorf("view: encode version %d: %w", b.Revision, err)
+		}
+		v.history = append(v.history, entry{version: b.Revision, changes: len(resp.Changes), enc: enc})
 		if over := len(v.history) - v.cfg.HistorySize; over > 0 {
-			v.floor = v.history[over-1].GetVersion()
-			v.history = append([]*meshfedv1.WatchResponse(nil), v.history[over:]...)
+			v.floor = v.history[over-1].version
+			v.history = append([]entry(nil), v.history[over:]...)
 		}
 	}
 	v.notifyLocked()
@@ -296,23 +338,26 @@ func (v *View) deriveLocked(svc string) *meshfedv1.Import {
 	return imp
 }
 
-// Snapshot returns the whole state at the current version. The returned
-// messages are shared and must not be modified.
-func (v *View) Snapshot() *meshfedv1.WatchResponse {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.snapshotLocked()
-}
-
-func (v *View) snapshotLocked() *meshfedv1.WatchResponse {
-	s := &meshfedv1.Snapshot{
+// snapshotLocked returns the encoded snapshot at the current version.
+func (v *View) snapshotLocked() ([]byte, error) {
+	v.snapMu.Lock()
+	defer v.snapMu.Unlock()
+	if v.snapEnc != nil && v.snapVersion == v.version {
+		return v.snapEnc, nil
+	}
+	resp := &meshfedv1.WatchResponse{Version: v.version, Snapshot: &meshfedv1.Snapshot{
 		Clusters: sortedValues(v.clusters),
 		Presence: sortedValues(v.presence),
 		Imports:  sortedValues(v.imports),
 		Bundles:  sortedValues(v.bundles),
 		Policies: sortedValues(v.policies),
+	}}
+	enc, err := proto.Marshal(resp)
+	if err != nil {
+		return nil, fmt.Errorf("view: encode snapshot at %d: %w", v.version, err)
 	}
-	return &meshfedv1.WatchResponse{Version: v.version, Snapshot: s}
+	v.snapVersion, v.snapEnc = v.version, enc
+	return enc, nil
 }
 
 func sortedValues[T any](m map[string]T) []T {
@@ -368,62 +413,67 @@ var ErrResumeAhead = errors.New("view: resume version is ahead of this replica")
 // returns it: a snapshot when the cursor cannot be resumed, otherwise the
 // changes after the cursor (several versions may be merged, up to
 // MaxChangesPerResponse changes). It returns ctx.Err() when ctx is done.
-func (s *Subscription) Next(ctx context.Context) (*meshfedv1.WatchResponse, error) {
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
 	select {
 	case <-s.v.loaded:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return Message{}, ctx.Err()
 	}
 	for {
 		s.v.mu.RLock()
 		changed := s.v.changed
-		resp, ok := s.nextLocked()
+		msg, ok, err := s.nextLocked()
 		s.v.mu.RUnlock()
-		if ok {
-			return resp, nil
+		if err != nil || ok {
+			return msg, err
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Message{}, ctx.Err()
 		}
 	}
 }
 
-func (s *Subscription) nextLocked() (*meshfedv1.WatchResponse, bool) {
+func (s *Subscription) nextLocked() (Message, bool, error) {
 	v := s.v
 	if !s.needSnapshot && s.cursor < v.floor {
 		s.needSnapshot = true
 	}
 	if s.needSnapshot {
-		resp := v.snapshotLocked()
-		s.cursor, s.needSnapshot = resp.GetVersion(), false
-		return resp, true
+		enc, err := v.snapshotLocked()
+		if err != nil {
+			return Message{}, false, err
+		}
+		s.cursor, s.needSnapshot = v.version, false
+		return Message{Version: v.version, Snapshot: true, Parts: [][]byte{enc}}, true, nil
 	}
 	if s.cursor >= v.version {
-		return nil, false // nothing new (or the client is ahead: wait for it)
+		return Message{}, false, nil // nothing new (or the client is ahead: wait for it)
 	}
-	i := sort.Search(len(v.history), func(i int) bool { return v.history[i].GetVersion() > s.cursor })
+	i := sort.Search(len(v.history), func(i int) bool { return v.history[i].version > s.cursor })
 	if i == len(v.history) {
 		// Versions after the cursor produced no changes.
 		s.cursor = v.version
-		return nil, false
+		return Message{}, false, nil
 	}
-	out := &meshfedv1.WatchResponse{}
+	var msg Message
+	changes := 0
 	for ; i < len(v.history); i++ {
 		h := v.history[i]
-		if len(out.Changes) > 0 && len(out.Changes)+len(h.GetChanges()) > v.cfg.MaxChangesPerResponse {
+		if changes > 0 && changes+h.changes > v.cfg.MaxChangesPerResponse {
 			break
 		}
-		out.Changes = append(out.Changes, h.GetChanges()...)
-		out.Version = h.GetVersion()
+		changes += h.changes
+		msg.Parts = append(msg.Parts, h.enc)
+		msg.Version = h.version
 	}
-	s.cursor = out.Version
+	s.cursor = msg.Version
 	if i == len(v.history) {
 		// Versions after the last change produced no changes.
 		s.cursor = v.version
 	}
-	return out, true
+	return msg, true, nil
 }
 
 // String describes the view for logs.

@@ -78,9 +78,16 @@ func next(t *testing.T, sub *view.Subscription) *meshfedv1.WatchResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := sub.Next(ctx)
+	msg, err := sub.Next(ctx)
 	if err != nil {
 		t.Fatalf("Next: %v", err)
+	}
+	resp, err := msg.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetVersion() != msg.Version || (resp.GetSnapshot() != nil) != msg.Snapshot {
+		t.Fatalf("message says version %d snapshot %v, decodes to %d %v", msg.Version, msg.Snapshot, resp.GetVersion(), resp.GetSnapshot() != nil)
 	}
 	return resp
 }
