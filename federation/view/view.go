@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -51,7 +52,7 @@ type View struct {
 	floor    int64 // resumption is possible from any version >= floor
 	clusters map[string]*meshfedv1.Cluster
 	presence map[string]*meshfedv1.Presence
-	exports  map[string]map[string]*meshfedv1.Export // service key -> cluster -> export
+	exports  map[string][]*meshfedv1.Export // service key -> exports, one per cluster (few: a slice costs less than a map)
 	imports  map[string]*meshfedv1.Import
 	bundles  map[string]*meshfedv1.Bundle
 	policies map[string]*meshfedv1.Policy
@@ -125,7 +126,7 @@ func New(cfg Config) (*View, error) {
 func (v *View) resetLocked() {
 	v.clusters = map[string]*meshfedv1.Cluster{}
 	v.presence = map[string]*meshfedv1.Presence{}
-	v.exports = map[string]map[string]*meshfedv1.Export{}
+	v.exports = map[string][]*meshfedv1.Export{}
 	v.imports = map[string]*meshfedv1.Import{}
 	v.bundles = map[string]*meshfedv1.Bundle{}
 	v.policies = map[string]*meshfedv1.Policy{}
@@ -283,18 +284,21 @@ func (v *View) setLocked(o store.Object, touched map[string]bool) *meshfedv1.Cha
 		if !ok {
 			return nil
 		}
-		byCluster := v.exports[svc]
-		if o.Deleted {
-			delete(byCluster, cluster)
-			if len(byCluster) == 0 {
-				delete(v.exports, svc)
-			}
+		list := v.exports[svc]
+		at := slices.IndexFunc(list, func(e *meshfedv1.Export) bool { return e.GetCluster() == cluster })
+		switch {
+		case o.Deleted && at >= 0:
+			list = slices.Delete(list, at, at+1)
+		case o.Deleted:
+		case at >= 0:
+			list[at] = o.Msg.(*meshfedv1.Export)
+		default:
+			list = append(list, o.Msg.(*meshfedv1.Export))
+		}
+		if len(list) == 0 {
+			delete(v.exports, svc)
 		} else {
-			if byCluster == nil {
-				byCluster = map[string]*meshfedv1.Export{}
-				v.exports[svc] = byCluster
-			}
-			byCluster[cluster] = o.Msg.(*meshfedv1.Export)
+			v.exports[svc] = list
 		}
 		touched[svc] = true
 		return nil
@@ -324,14 +328,10 @@ func splitExportName(s string) (cluster, svc string, ok bool) {
 }
 
 func (v *View) deriveLocked(svc string) *meshfedv1.Import {
-	byCluster := v.exports[svc]
-	if len(byCluster) == 0 {
+	list := v.exports[svc]
+	if len(list) == 0 {
 		delete(v.imports, svc)
 		return nil
-	}
-	list := make([]*meshfedv1.Export, 0, len(byCluster))
-	for _, e := range byCluster {
-		list = append(list, e)
 	}
 	imp := imports.Derive(list)
 	v.imports[svc] = imp
