@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshfed/meshfed/internal/backoff"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -48,7 +49,7 @@ func Follow(ctx context.Context, cfg FollowConfig) error {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
-	backoff := cfg.MinBackoff
+	wait := &backoff.Exponential{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}
 	for i := 0; ; i = (i + 1) % len(cfg.Clients) {
 		got, err := followOnce(ctx, cfg, cfg.Clients[i])
 		if ctx.Err() != nil {
@@ -61,16 +62,11 @@ func Follow(ctx context.Context, cfg FollowConfig) error {
 			cfg.OnError(i, err)
 		}
 		if got {
-			backoff = cfg.MinBackoff
+			wait.Reset()
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !wait.Wait(ctx) {
 			return ctx.Err()
-		case <-t.C:
 		}
-		backoff = min(backoff*2, cfg.MaxBackoff)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/meshfed/meshfed/federation/auth"
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/controlplane"
+	"github.com/meshfed/meshfed/federation/controlplane/controlplanetest"
 	"github.com/meshfed/meshfed/internal/devca"
 	"github.com/meshfed/meshfed/internal/etcdtest"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
@@ -40,45 +41,8 @@ type replica struct {
 
 func startReplica(t *testing.T, cfg controlplane.Config) *replica {
 	t.Helper()
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	if cfg.HTTPListen == "" {
-		cfg.HTTPListen = "127.0.0.1:0"
-	}
-	cp, err := controlplane.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cp.Run(ctx) }()
-	select {
-	case <-cp.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("control plane stopped before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("control plane not ready after 30s")
-	}
-	var once bool
-	stop := func() {
-		if once {
-			return
-		}
-		once = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	ccfg, err := client.Load(cp.AdminConfigPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &replica{cp: cp, stop: stop, cfg: ccfg}
+	s := controlplanetest.Start(t, cfg)
+	return &replica{cp: s.CP, stop: s.Stop, cfg: s.Config}
 }
 
 func dial(t *testing.T, cfg *client.Config) *client.Conn {

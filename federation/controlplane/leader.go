@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/meshfed/meshfed/federation/store"
+	"github.com/meshfed/meshfed/internal/backoff"
 )
 
 // job is a singleton task that only the elected leader runs. run blocks
@@ -31,7 +32,7 @@ func runElected(ctx context.Context, c *clientv3.Client, identity string, sessio
 			break
 		}
 		log.Warn("leader election interrupted, retrying", "error", err)
-		if !sleepCtx(ctx, time.Second) {
+		if !backoff.Sleep(ctx, time.Second) {
 			break
 		}
 	}
@@ -76,17 +77,6 @@ func campaignOnce(ctx context.Context, c *clientv3.Client, identity string, sess
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // compactor keeps etcd's history to about retain revisions, so watch
 // resumption has a window and the database does not grow without bound.
 func compactor(st *store.Store, retain int64, every time.Duration, log *slog.Logger) job {
@@ -103,7 +93,7 @@ func compactor(st *store.Store, retain int64, every time.Duration, log *slog.Log
 			if err != nil && ctx.Err() == nil {
 				log.Warn("compaction failed", "error", err)
 			}
-			if !sleepCtx(ctx, every) {
+			if !backoff.Sleep(ctx, every) {
 				return ctx.Err()
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshfed/meshfed/federation/imports"
 	"github.com/meshfed/meshfed/federation/store"
+	"github.com/meshfed/meshfed/internal/backoff"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -154,7 +155,7 @@ func (v *View) Run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			v.log.Warn("load failed, retrying", "error", err)
-			if !sleep(ctx, v.cfg.RetryInterval) {
+			if !backoff.Sleep(ctx, v.cfg.RetryInterval) {
 				return ctx.Err()
 			}
 			continue
@@ -170,21 +171,10 @@ func (v *View) Run(ctx context.Context) error {
 				break
 			}
 			v.log.Warn("watch failed, resuming", "version", v.Version(), "error", err)
-			if !sleep(ctx, v.cfg.RetryInterval) {
+			if !backoff.Sleep(ctx, v.cfg.RetryInterval) {
 				return ctx.Err()
 			}
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -9,41 +9,11 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/controlplane"
+	"github.com/meshfed/meshfed/federation/controlplane/controlplanetest"
 	"github.com/meshfed/meshfed/internal/devca"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
-
-// startControlPlane runs a real control plane (embedded etcd, mTLS) in
-// this process and returns the path of its admin CLI config.
-func startControlPlane(t *testing.T) (configPath string, stop func()) {
-	t.Helper()
-	cp, err := controlplane.New(controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cp.Run(ctx) }()
-	select {
-	case <-cp.Ready():
-	case err := <-done:
-		t.Fatalf("control plane: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("control plane not ready")
-	}
-	var stopped bool
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return cp.AdminConfigPath(), stop
-}
 
 // TestOperatorVerbsAgainstARealControlPlane walks the operator flow:
 //
@@ -54,7 +24,8 @@ func startControlPlane(t *testing.T) (configPath string, stop func()) {
 //  4. put, get, list and delete a policy from a YAML file;
 //  5. remove a cluster, and see not-found and unreachable errors.
 func TestOperatorVerbsAgainstARealControlPlane(t *testing.T) {
-	cfgPath, stop := startControlPlane(t)
+	srv := controlplanetest.Start(t, controlplane.Config{})
+	cfgPath, stop := srv.ConfigPath, srv.Stop
 	dir := t.TempDir()
 	cli := func(args ...string) (int, string, string) {
 		t.Helper()
@@ -111,15 +82,7 @@ func TestOperatorVerbsAgainstARealControlPlane(t *testing.T) {
 	}
 
 	// 3.
-	cfg, err := client.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := client.Dial(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := srv.Dial(t)
 	publish := func(cluster string, port uint32) {
 		t.Helper()
 		resp, err := conn.Gateway.PublishExports(context.Background(), &meshfedv1.PublishExportsRequest{Cluster: cluster, Upserts: []*meshfedv1.Export{{

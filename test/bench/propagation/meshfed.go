@@ -69,11 +69,11 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 		}
 	}
 	rec := newRecorder(s.clusters, s.exports)
-	start := startMeshfedWatchers
+	watch := followWatch(rec, opts.burst)
 	if opts.watchers == "skim" {
-		start = startSkimWatchers
+		watch = skimWatch(rec, opts.burst)
 	}
-	stopWatchers, err := start(ctx, cp.config, rec, opts.burst)
+	stopWatchers, err := startWatchers(ctx, cp.config, rec, watch)
 	defer stopWatchers()
 	if err != nil {
 		return res, mem, err
@@ -159,10 +159,11 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 	return res, mem, cp.alive()
 }
 
-// startMeshfedWatchers starts one client.Follow per cluster, each on its
-// own connection, recording into rec. The returned stop cancels them,
-// waits for them and closes their connections; call it even on error.
-func startMeshfedWatchers(ctx context.Context, cfg *client.Config, rec *recorder, burst int) (stop func(), err error) {
+// startWatchers starts one watcher per cluster, each on its own
+// connection, running watch until ctx is done. The returned stop cancels
+// them, waits for them and closes their connections; call it even on
+// error.
+func startWatchers(ctx context.Context, cfg *client.Config, rec *recorder, watch func(ctx context.Context, conn *client.Conn, w int) error) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var conns []*client.Conn
@@ -182,20 +183,28 @@ func startMeshfedWatchers(ctx context.Context, cfg *client.Config, rec *recorder
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := client.Follow(ctx, client.FollowConfig{
-				Cluster:    clusterName(w),
-				Clients:    []meshfedv1.GatewayServiceClient{conn.Gateway},
-				State:      client.NewState(),
-				OnUpdate:   meshfedReceiver(rec, w, burst),
-				OnError:    func(int, error) { rec.failures.Add(1) },
-				MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
-			})
+			err := watch(ctx, conn, w)
 			if ctx.Err() == nil {
-				rec.fail(w, fmt.Errorf("follow stopped: %w", err))
+				rec.fail(w, fmt.Errorf("watch stopped: %w", err))
 			}
 		}()
 	}
 	return stop, nil
+}
+
+// followWatch is a full watcher: client.Follow decodes and applies
+// everything, as a gateway does.
+func followWatch(rec *recorder, burst int) func(ctx context.Context, conn *client.Conn, w int) error {
+	return func(ctx context.Context, conn *client.Conn, w int) error {
+		return client.Follow(ctx, client.FollowConfig{
+			Cluster:    clusterName(w),
+			Clients:    []meshfedv1.GatewayServiceClient{conn.Gateway},
+			State:      client.NewState(),
+			OnUpdate:   meshfedReceiver(rec, w, burst),
+			OnError:    func(int, error) { rec.failures.Add(1) },
+			MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+		})
+	}
 }
 
 // meshfedReceiver records, with one clock reading per response, every

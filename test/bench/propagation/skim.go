@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -40,35 +38,13 @@ func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 func (rawCodec) Name() string { return grpcproto.Name }
 
-func startSkimWatchers(ctx context.Context, cfg *client.Config, rec *recorder, burst int) (stop func(), err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var conns []*client.Conn
-	stop = func() {
-		cancel()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	}
+// skimWatch is a skim watcher (see above).
+func skimWatch(rec *recorder, burst int) func(ctx context.Context, conn *client.Conn, w int) error {
 	codec := rawCodec{proto: encoding.GetCodecV2(grpcproto.Name)}
 	desc := &grpc.StreamDesc{StreamName: "Watch", ServerStreams: true}
-	for w := range rec.watchers {
-		conn, err := client.Dial(cfg)
-		if err != nil {
-			return stop, fmt.Errorf("watcher %d: %w", w, err)
-		}
-		conns = append(conns, conn)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := skimStream(ctx, conn, codec, desc, rec, w, burst)
-			if ctx.Err() == nil {
-				rec.fail(w, fmt.Errorf("skim watch stopped: %w", err))
-			}
-		}()
+	return func(ctx context.Context, conn *client.Conn, w int) error {
+		return skimStream(ctx, conn, codec, desc, rec, w, burst)
 	}
-	return stop, nil
 }
 
 func skimStream(ctx context.Context, conn *client.Conn, codec rawCodec, desc *grpc.StreamDesc, rec *recorder, w, burst int) error {
@@ -207,4 +183,3 @@ func skimResponse(b []byte, onSnapshot func(bool), onImport func(ns, name, owner
 	onSnapshot(snapshot)
 	return err
 }
-
