@@ -107,11 +107,15 @@ func (g *Gateway) Register(ctx context.Context, req *meshfedv1.RegisterRequest) 
 
 // Heartbeat renews a gateway's lease.
 func (g *Gateway) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest) (*meshfedv1.HeartbeatResponse, error) {
-	if _, err := mayActFor(ctx, req.GetCluster()); err != nil {
+	id, err := mayActFor(ctx, req.GetCluster())
+	if err != nil {
 		return nil, err
 	}
 	if err := schema.ValidateName("request", "gateway", req.GetGateway()); err != nil {
 		return nil, toStatus(err)
+	}
+	if !id.Admin && id.Gateway != req.GetGateway() {
+		return nil, status.Errorf(codes.PermissionDenied, "%s may not heartbeat for gateway %q", id, req.GetGateway())
 	}
 	ttl, err := g.store.Heartbeat(ctx, req.GetCluster(), req.GetGateway())
 	if err != nil {

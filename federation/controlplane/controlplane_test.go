@@ -187,6 +187,11 @@ func TestAuthentication(t *testing.T) {
 		}
 		_, err := gw.Gateway.Register(ctx(t), &meshfedv1.RegisterRequest{Cluster: "a", Gateway: "other"})
 		wantCode(t, err, codes.PermissionDenied, `may not register as gateway "other"`)
+		if _, err := gw.Gateway.Heartbeat(ctx(t), &meshfedv1.HeartbeatRequest{Cluster: "a", Gateway: "gw1"}); err != nil {
+			t.Fatalf("heartbeat as itself: %v", err)
+		}
+		_, err = gw.Gateway.Heartbeat(ctx(t), &meshfedv1.HeartbeatRequest{Cluster: "a", Gateway: "other"})
+		wantCode(t, err, codes.PermissionDenied, `may not heartbeat for gateway "other"`)
 		_, err = gw.Gateway.PublishExports(ctx(t), &meshfedv1.PublishExportsRequest{Cluster: "b", Upserts: []*meshfedv1.Export{echoExport()}})
 		wantCode(t, err, codes.PermissionDenied, `may not act for cluster "b"`)
 		_, err = gw.Admin.ListClusters(ctx(t), &meshfedv1.ListClustersRequest{})
