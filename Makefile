@@ -11,8 +11,10 @@ TEST_FLAGS ?=
 
 all: build
 
+# build: the meshfed binary and the provider plugins (keep them in one
+# directory: meshfed looks for plugins next to itself by default).
 build:
-	$(GO) build -o bin/meshfed ./cmd/meshfed
+	$(GO) build -o bin/ ./cmd/meshfed ./cmd/meshfed-provider-aws ./cmd/meshfed-provider-gcp ./cmd/meshfed-provider-azure
 
 # test runs every Go test with the race detector, including the HA suite
 # (real 3-member etcd cluster, built once and cached).
@@ -43,6 +45,10 @@ proto: proto-tools
 		--go_out=proto --go_opt=paths=source_relative \
 		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 		proto/meshfed/v1/*.proto
+	PATH=$(GOBIN):$$PATH $(PROTOC) -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/providers/v1/*.proto
 
 clean:
 	rm -rf bin

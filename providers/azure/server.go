@@ -1,0 +1,210 @@
+package azure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	providersv1 "github.com/meshfed/meshfed/proto/providers/v1"
+	"github.com/meshfed/meshfed/providers/distance"
+)
+
+// Provider is the provider name this plugin reports.
+const Provider = "azure"
+
+// APIVersion is the IMDS API version the plugin asks for.
+const APIVersion = "2021-02-01"
+
+const defaultEndpoint = "http://169.254.169.254"
+
+// Config is the plugin's configuration; zero values mean the defaults.
+type Config struct {
+	IMDSEndpoint string `json:"imds_endpoint"`
+	Timeout      string `json:"timeout"`
+	MaxAttempts  int    `json:"max_attempts"`
+
+	timeout time.Duration
+}
+
+// ParseConfig parses a configuration document strictly.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if len(bytes.TrimSpace(b)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return Config{}, fmt.Errorf("azure: config: %w", err)
+		}
+		if dec.More() {
+			return Config{}, fmt.Errorf("azure: config: data after the JSON object")
+		}
+	}
+	if c.IMDSEndpoint == "" {
+		c.IMDSEndpoint = defaultEndpoint
+	}
+	if u, err := url.Parse(c.IMDSEndpoint); err != nil || u.Scheme != "http" || u.Host == "" || u.RawQuery != "" {
+		return Config{}, fmt.Errorf("azure: config: imds_endpoint %q is not an http URL (IMDS is plain HTTP)", c.IMDSEndpoint)
+	}
+	c.IMDSEndpoint = strings.TrimSuffix(c.IMDSEndpoint, "/")
+	c.timeout = 2 * time.Second
+	if c.Timeout != "" {
+		d, err := time.ParseDuration(c.Timeout)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("azure: config: timeout %q is not a positive duration such as \"2s\"", c.Timeout)
+		}
+		c.timeout = d
+	}
+	if c.MaxAttempts < 0 || c.MaxAttempts > 10 {
+		return Config{}, fmt.Errorf("azure: config: max_attempts %d is not between 1 and 10", c.MaxAttempts)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	return c, nil
+}
+
+// Server is the Azure provider's gRPC service. Safe for concurrent use.
+type Server struct {
+	providersv1.UnimplementedProviderServer
+
+	mu   sync.Mutex
+	cfg  Config
+	http *http.Client
+}
+
+// Configure parses the configuration.
+func (s *Server) Configure(_ context.Context, req *providersv1.ConfigureRequest) (*providersv1.ConfigureResponse, error) {
+	cfg, err := ParseConfig(req.GetConfig())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.mu.Lock()
+	// IMDS must not be reached through a proxy.
+	s.cfg, s.http = cfg, &http.Client{Transport: &http.Transport{Proxy: nil}}
+	s.mu.Unlock()
+	return &providersv1.ConfigureResponse{Provider: Provider}, nil
+}
+
+// instance fetches and parses the instance document, retrying 429/5xx.
+func (s *Server) instance(ctx context.Context) (Instance, error) {
+	s.mu.Lock()
+	cfg, hc := s.cfg, s.http
+	s.mu.Unlock()
+	if hc == nil {
+		return Instance{}, status.Error(codes.FailedPrecondition, "azure: not configured")
+	}
+	u := cfg.IMDSEndpoint + "/metadata/instance?api-version=" + APIVersion
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		code, body, err := get(ctx, hc, cfg.timeout, u)
+		switch {
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: no answer within %s", u, cfg.timeout)
+		case err != nil:
+			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: %v", u, err)
+		case code == http.StatusOK:
+			in, err := ParseInstance(body)
+			if err != nil {
+				return Instance{}, status.Errorf(codes.DataLoss, "azure: instance metadata %s: %v", u, err)
+			}
+			return in, nil
+		case code == http.StatusNotFound:
+			return Instance{}, status.Errorf(codes.NotFound, "azure: instance metadata %s: not found (HTTP 404)", u)
+		case code == http.StatusTooManyRequests || code >= 500:
+			if attempt >= cfg.MaxAttempts {
+				return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: throttled or failing (HTTP %d) after %d attempts; retry later", u, code, attempt)
+			}
+		default:
+			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: HTTP %d: %.200s", u, code, body)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Instance{}, status.FromContextError(ctx.Err()).Err()
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+func get(ctx context.Context, hc *http.Client, timeout time.Duration, u string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Metadata", "true")
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return resp.StatusCode, body, err
+}
+
+// Locality reads compute.location and compute.zone.
+func (s *Server) Locality(ctx context.Context, _ *providersv1.LocalityRequest) (*providersv1.LocalityResponse, error) {
+	in, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &providersv1.LocalityResponse{
+		Locality:   &providersv1.Locality{Provider: Provider, Region: in.Compute.Location, Zone: in.Zone()},
+		InstanceId: in.Compute.VMID, Account: in.Compute.SubscriptionID,
+	}, nil
+}
+
+// GatewayAddresses returns the first interface's public and private IPv4
+// addresses, for a gateway on this VM (cluster empty).
+func (s *Server) GatewayAddresses(ctx context.Context, req *providersv1.GatewayAddressesRequest) (*providersv1.GatewayAddressesResponse, error) {
+	if req.GetCluster() != "" {
+		return nil, status.Errorf(codes.Unimplemented, "azure: gateway addresses of cluster %q (from its load balancer) are not implemented; only the local VM's addresses are", req.GetCluster())
+	}
+	in, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &providersv1.GatewayAddressesResponse{}
+	if len(in.Network.Interface) == 0 || len(in.Network.Interface[0].IPv4.IPAddress) == 0 {
+		return resp, nil
+	}
+	a := in.Network.Interface[0].IPv4.IPAddress[0]
+	if a.PublicIPAddress != "" {
+		resp.Addresses = append(resp.Addresses, &providersv1.GatewayAddress{Address: a.PublicIPAddress, Kind: providersv1.GatewayAddress_KIND_PUBLIC, Source: "instance-metadata"})
+	}
+	if a.PrivateIPAddress != "" {
+		resp.Addresses = append(resp.Addresses, &providersv1.GatewayAddress{Address: a.PrivateIPAddress, Kind: providersv1.GatewayAddress_KIND_PRIVATE, Source: "instance-metadata"})
+	}
+	return resp, nil
+}
+
+// DiscoverClusters is not implemented: listing AKS clusters needs the ARM
+// container service client and Azure credentials.
+func (s *Server) DiscoverClusters(context.Context, *providersv1.DiscoverClustersRequest) (*providersv1.DiscoverClustersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "azure: discovering AKS clusters is not implemented yet; add clusters with explicit flags")
+}
+
+// Distance uses the shipped tiers.
+func (s *Server) Distance(_ context.Context, req *providersv1.DistanceRequest) (*providersv1.DistanceResponse, error) {
+	return distance.Tiers(req.GetFrom(), req.GetTo()), nil
+}
