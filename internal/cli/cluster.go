@@ -30,6 +30,7 @@ func newClusterAddCommand(a *app) *cobra.Command {
 		loc                  meshfedv1.Locality
 		labelArgs, addresses []string
 		bundleFile           string
+		discover             discovery
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME",
@@ -39,29 +40,49 @@ that name exists. NAME is a DNS-1123 label. The record is validated before
 the control plane is contacted.
 
 With --bundle, the trust bundle of the cluster's trust domain is set from
-FILE afterwards, as ` + "`meshfed trust set`" + ` does.`,
+FILE afterwards, as ` + "`meshfed trust set`" + ` does.
+
+When --region or --zone is left out, the provider's plugin
+(meshfed-provider-PROVIDER in --plugin-dir) is asked where this host runs,
+from the cloud's instance metadata; flags that are given always win. With
+--gateway-port and no --gateway-address, the plugin also gives this host's
+addresses. A provider without a plugin (onprem, say) needs --region.`,
 		Example: `  meshfed cluster add eu-1 --trust-domain eu-1.example.org \
       --provider aws --region eu-west-1 --zone eu-west-1a \
       --label env=prod --gateway-address gw.eu-1.example.org:15443 \
-      --bundle eu-1-bundle.json`,
+      --bundle eu-1-bundle.json
+
+  # On an EC2 instance: region and zone from instance metadata.
+  meshfed cluster add eu-1 --trust-domain eu-1.example.org --provider aws`,
 		Args: positional("NAME"),
 	}
 	out := addOutputFlag(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the cluster's workloads (required)")
 	f.StringVar(&loc.Provider, "provider", "", "cloud or site, e.g. aws, gcp, azure, onprem (required)")
-	f.StringVar(&loc.Region, "region", "", "region, e.g. eu-west-1 (required)")
-	f.StringVar(&loc.Zone, "zone", "", "zone, e.g. eu-west-1a")
+	f.StringVar(&loc.Region, "region", "", "region, e.g. eu-west-1 (default: from the provider plugin)")
+	f.StringVar(&loc.Zone, "zone", "", "zone, e.g. eu-west-1a (default: from the provider plugin)")
 	f.StringArrayVar(&labelArgs, "label", nil, "label key=value; repeat for several")
 	f.StringArrayVar(&addresses, "gateway-address", nil, "east-west gateway address host:port; repeat for several")
+	discover.addFlags(f)
 	f.StringVar(&bundleFile, "bundle", "", "trust bundle of the cluster's trust domain: SPIFFE bundle (JWKS) or PEM CA certificates")
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := requireFlags(cmd, "trust-domain", "provider", "region"); err != nil {
+		if err := requireFlags(cmd, "trust-domain", "provider"); err != nil {
 			return err
 		}
 		lbls, err := parseLabels(labelArgs)
 		if err != nil {
+			return err
+		}
+		// Refuse a bad name before a plugin is started.
+		if err := schema.ValidateName("", "cluster name", args[0]); err != nil {
+			return err
+		}
+		if err := schema.ValidateTrustDomain(fmt.Sprintf("cluster %q", args[0]), "trust_domain", c.TrustDomain); err != nil {
+			return err
+		}
+		if err := discover.fill(cmd.Context(), &loc, &addresses); err != nil {
 			return err
 		}
 		c.Name, c.Locality, c.Labels, c.GatewayAddresses = args[0], &loc, lbls, addresses
