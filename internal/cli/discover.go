@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
+	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/static"
-	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
 // EnvPluginDir overrides the default provider plugin directory.
