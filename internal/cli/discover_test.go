@@ -56,55 +56,142 @@ func imdsV2(t *testing.T, region, zone string) *httptest.Server {
 	return srv
 }
 
-// TestClusterAddDiscoversLocalityFromTheAWSPlugin walks `meshfed cluster
-// add --provider aws` with a real meshfed-provider-aws subprocess:
+// gceMetadata stands in for the GCE metadata server: requests must carry
+// "Metadata-Flavor: Google" (else 403), replies carry it too, values live
+// under /computeMetadata/v1/, an undefined key is a 404.
+func gceMetadata(t *testing.T, zone string) *httptest.Server {
+	t.Helper()
+	values := map[string]string{
+		"instance/zone":      "projects/123456789/zones/" + zone,
+		"project/project-id": "meshfed-prod",
+		"instance/id":        "4520031799277581759",
+		"instance/network-interfaces/0/access-configs/0/external-ip": "203.0.113.20",
+		"instance/network-interfaces/0/ip":                           "10.132.0.7",
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Metadata-Flavor", "Google")
+		if r.Header.Get("Metadata-Flavor") != "Google" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		v, ok := values[strings.TrimPrefix(r.URL.Path, "/computeMetadata/v1/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(v))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// azureIMDS stands in for the Azure Instance Metadata Service: GET
+// /metadata/instance needs "Metadata: true" and an api-version query
+// parameter (else 400 with a JSON error).
+func azureIMDS(t *testing.T, location, zone string) *httptest.Server {
+	t.Helper()
+	doc := `{"compute":{"location":"` + location + `","zone":"` + zone + `","vmId":"02aab8a4-74ef-476e-8182-f6d2ba4166a6","subscriptionId":"8d10da13-8125-4ba9-a717-bf7490507b3d","name":"vm0"},
+"network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.224.0.4","publicIpAddress":"203.0.113.30"}]}}]}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		switch {
+		case r.Header.Get("Metadata") != "true":
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error": "Bad request. Required metadata header not specified"}`))
+		case r.URL.Query().Get("api-version") == "":
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error": "Bad request. api-version was not specified in the request."}`))
+		case r.URL.Path != "/metadata/instance":
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.Write([]byte(doc))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func buildPlugin(t *testing.T, dir, name string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "meshfed-provider-"+name), "github.com/meshfed/meshfed/cmd/meshfed-provider-"+name)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin %s: %v\n%s", name, err, out)
+	}
+}
+
+// TestClusterAddDiscoversLocality walks `meshfed cluster add --provider P`
+// with a real meshfed-provider-P subprocess for each cloud, against a
+// local server that follows that cloud's documented metadata wire format
+// (the clouds cannot be reached from here):
 //
 //  1. build the plugin into a plugin directory;
 //  2. add a cluster with neither --region nor --zone: both come from the
-//     instance identity document, and --gateway-port registers the
-//     instance's addresses;
-//  3. add one with --zone: the flag wins over the plugin;
-//  4. a provider with no plugin needs --region.
-func TestClusterAddDiscoversLocalityFromTheAWSPlugin(t *testing.T) {
-	pluginDir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "meshfed-provider-aws"), "github.com/meshfed/meshfed/cmd/meshfed-provider-aws")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
+//     instance metadata, and --gateway-port registers the instance's
+//     addresses;
+//  3. add one with --zone: the flag wins over the plugin.
+func TestClusterAddDiscoversLocality(t *testing.T) {
+	tests := []struct {
+		provider  string
+		config    func(t *testing.T) string // plugin config (YAML)
+		region    string
+		zone      string
+		addresses string
+		flagZone  string
+	}{
+		{"aws", func(t *testing.T) string { return "imds_endpoint: " + imdsV2(t, "eu-central-1", "eu-central-1b").URL },
+			"eu-central-1", "eu-central-1b", "203.0.113.10:15443,10.0.1.17:15443", "eu-central-1c"},
+		{"gcp", func(t *testing.T) string {
+			return "metadata_host: " + strings.TrimPrefix(gceMetadata(t, "europe-west1-b").URL, "http://")
+		}, "europe-west1", "europe-west1-b", "203.0.113.20:15443,10.132.0.7:15443", "europe-west1-c"},
+		{"azure", func(t *testing.T) string { return "imds_endpoint: " + azureIMDS(t, "westeurope", "2").URL },
+			"westeurope", "westeurope-2", "203.0.113.30:15443,10.224.0.4:15443", "westeurope-3"},
 	}
-	imds := imdsV2(t, "eu-central-1", "eu-central-1b")
-	cfgFile := writeFile(t, t.TempDir(), "aws.yaml", "imds_endpoint: "+imds.URL+"\n")
 	srv := controlplanetest.Start(t, controlplane.Config{})
 	cli := func(args ...string) (int, string, string) {
 		t.Helper()
 		return run(t, "", append([]string{"--config", srv.ConfigPath}, args...)...)
 	}
+	for _, tt := range tests {
+		t.Run(tt.provider, func(t *testing.T) {
+			// 1.
+			pluginDir := t.TempDir()
+			buildPlugin(t, pluginDir, tt.provider)
+			cfgFile := writeFile(t, t.TempDir(), tt.provider+".yaml", tt.config(t)+"\n")
 
-	// 2.
-	code, _, errOut := cli("cluster", "add", "eu-1", "--trust-domain", "eu-1.example.org", "--provider", "aws",
-		"--plugin-dir", pluginDir, "--provider-config", cfgFile, "--gateway-port", "15443")
-	if code != 0 {
-		t.Fatalf("cluster add: exit %d: %s", code, errOut)
-	}
-	got := getCluster(t, cli, "eu-1")
-	if got.Locality.Region != "eu-central-1" || got.Locality.Zone != "eu-central-1b" {
-		t.Fatalf("locality %+v, want eu-central-1 / eu-central-1b from instance metadata", got.Locality)
-	}
-	if strings.Join(got.GatewayAddresses, ",") != "203.0.113.10:15443,10.0.1.17:15443" {
-		t.Fatalf("gateway addresses %v", got.GatewayAddresses)
-	}
+			// 2.
+			name := tt.provider + "-1"
+			code, _, errOut := cli("cluster", "add", name, "--trust-domain", name+".example.org", "--provider", tt.provider,
+				"--plugin-dir", pluginDir, "--provider-config", cfgFile, "--gateway-port", "15443")
+			if code != 0 {
+				t.Fatalf("cluster add: exit %d: %s", code, errOut)
+			}
+			got := getCluster(t, cli, name)
+			if got.Locality.Region != tt.region || got.Locality.Zone != tt.zone {
+				t.Fatalf("locality %+v, want %s / %s from instance metadata", got.Locality, tt.region, tt.zone)
+			}
+			if strings.Join(got.GatewayAddresses, ",") != tt.addresses {
+				t.Fatalf("gateway addresses %v, want %s", got.GatewayAddresses, tt.addresses)
+			}
 
-	// 3.
-	code, _, errOut = cli("cluster", "add", "eu-2", "--trust-domain", "eu-2.example.org", "--provider", "aws", "--zone", "eu-central-1c",
-		"--plugin-dir", pluginDir, "--provider-config", cfgFile)
-	if code != 0 {
-		t.Fatalf("cluster add --zone: exit %d: %s", code, errOut)
+			// 3.
+			name = tt.provider + "-2"
+			code, _, errOut = cli("cluster", "add", name, "--trust-domain", name+".example.org", "--provider", tt.provider, "--zone", tt.flagZone,
+				"--plugin-dir", pluginDir, "--provider-config", cfgFile)
+			if code != 0 {
+				t.Fatalf("cluster add --zone: exit %d: %s", code, errOut)
+			}
+			if got := getCluster(t, cli, name); got.Locality.Region != tt.region || got.Locality.Zone != tt.flagZone {
+				t.Fatalf("locality %+v, want the region discovered and the zone from the flag", got.Locality)
+			}
+		})
 	}
-	if got := getCluster(t, cli, "eu-2"); got.Locality.Region != "eu-central-1" || got.Locality.Zone != "eu-central-1c" {
-		t.Fatalf("locality %+v, want the region discovered and the zone from the flag", got.Locality)
-	}
+}
 
-	// 4.
-	code, _, errOut = cli("cluster", "add", "dc-1", "--trust-domain", "dc-1.example.org", "--provider", "onprem", "--plugin-dir", pluginDir)
+// TestClusterAddWithoutPluginNeedsRegion: a provider with no plugin (an
+// on-premises site) cannot be asked, so --region is required.
+func TestClusterAddWithoutPluginNeedsRegion(t *testing.T) {
+	code, _, errOut := run(t, "", "--config", filepath.Join(t.TempDir(), "none.yaml"), "cluster", "add", "dc-1",
+		"--trust-domain", "dc-1.example.org", "--provider", "onprem", "--plugin-dir", t.TempDir())
 	if code != 2 || !strings.Contains(errOut, `--region is required: provider "onprem" has no plugin`) {
 		t.Fatalf("onprem without --region: exit %d: %s", code, errOut)
 	}
