@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -28,6 +29,7 @@ import (
 	"github.com/meshfed/meshfed/federation/store"
 	"github.com/meshfed/meshfed/federation/view"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
+	"github.com/meshfed/meshfed/trustbundle/endpoint"
 )
 
 // Defaults.
@@ -72,6 +74,19 @@ type Config struct {
 	// WriteUserConfig also writes the admin CLI config to the user's
 	// default path (client.DefaultPath) when no file is there yet.
 	WriteUserConfig bool
+	// BundleEndpointListen, if set, serves a SPIFFE bundle endpoint
+	// (https://ADDR/bundles/TRUST_DOMAIN) for every stored bundle and the
+	// control plane's own trust domain; empty disables it.
+	BundleEndpointListen string
+	// BundleEndpointProfile is https_web or https_spiffe; empty means
+	// https_web when BundleEndpointCertFile is set, https_spiffe (with the
+	// server SVID) otherwise.
+	BundleEndpointProfile string
+	// BundleEndpointCertFile and BundleEndpointKeyFile are the PEM
+	// certificate chain and key of the https_web profile, re-read when
+	// they change.
+	BundleEndpointCertFile string
+	BundleEndpointKeyFile  string
 	// Logger receives the control plane's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -82,10 +97,11 @@ type ControlPlane struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	ready    chan struct{}
-	grpcAddr net.Addr
-	httpAddr net.Addr
-	cliPath  string
+	ready      chan struct{}
+	grpcAddr   net.Addr
+	httpAddr   net.Addr
+	bundleAddr net.Addr // nil when the bundle endpoint is disabled
+	cliPath    string
 }
 
 // New checks cfg and returns a replica; Run starts it.
@@ -112,6 +128,9 @@ func New(cfg Config) (*ControlPlane, error) {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			return nil, fmt.Errorf("controlplane: %s %q is not host:port (for example 127.0.0.1:15012)", a.flag, a.v)
 		}
+	}
+	if err := checkBundleEndpoint(cfg); err != nil {
+		return nil, err
 	}
 	if (cfg.EtcdCertFile == "") != (cfg.EtcdKeyFile == "") {
 		return nil, errors.New("controlplane: --etcd-cert and --etcd-key must be given together")
@@ -143,6 +162,15 @@ func (cp *ControlPlane) Addr() string { return cp.grpcAddr.String() }
 
 // HTTPAddr returns the bound HTTP address; valid after Ready.
 func (cp *ControlPlane) HTTPAddr() string { return cp.httpAddr.String() }
+
+// BundleEndpointAddr returns the bound address of the SPIFFE bundle
+// endpoint, or "" when it is disabled; valid after Ready.
+func (cp *ControlPlane) BundleEndpointAddr() string {
+	if cp.bundleAddr == nil {
+		return ""
+	}
+	return cp.bundleAddr.String()
+}
 
 // AdminConfigPath returns the path of the admin CLI config; valid after Ready.
 func (cp *ControlPlane) AdminConfigPath() string { return cp.cliPath }
@@ -207,6 +235,12 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		return err
 	}
 	cp.grpcAddr, cp.httpAddr = grpcLis.Addr(), httpLis.Addr()
+	bundles, bundleLis, err := cp.bundleEndpoint(v, p)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
 
 	srv := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(authn.ServerTLSConfig(p.server))),
@@ -232,6 +266,9 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if bundles != nil {
+		g.Go(func() error { return bundles.Serve(gctx, bundleLis) })
+	}
 	if cfg.Retain > 0 {
 		g.Go(func() error {
 			return ignoreCanceled(runElected(gctx, etcd, cfg.ReplicaName, cfg.ElectionTTL, compactor(st, cfg.Retain, cfg.CompactEvery, cp.log),
@@ -258,7 +295,7 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 			return err
 		}
 		close(cp.ready)
-		cp.log.Info("control plane ready", "grpc", cp.Addr(), "http", cp.HTTPAddr(), "admin_config", cp.cliPath)
+		cp.log.Info("control plane ready", "grpc", cp.Addr(), "http", cp.HTTPAddr(), "bundle_endpoint", cp.BundleEndpointAddr(), "admin_config", cp.cliPath)
 		return nil
 	})
 	g.Go(func() error {
@@ -375,4 +412,52 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// checkBundleEndpoint checks the bundle endpoint flags; the certificate
+// files are loaded by Run.
+func checkBundleEndpoint(cfg Config) error {
+	if cfg.BundleEndpointListen == "" {
+		if cfg.BundleEndpointProfile != "" || cfg.BundleEndpointCertFile != "" || cfg.BundleEndpointKeyFile != "" {
+			return errors.New("controlplane: --bundle-endpoint-profile, --bundle-endpoint-cert and --bundle-endpoint-key need --bundle-endpoint-listen (for example 127.0.0.1:8443)")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(cfg.BundleEndpointListen); err != nil {
+		return fmt.Errorf("controlplane: --bundle-endpoint-listen %q is not host:port (for example 127.0.0.1:8443)", cfg.BundleEndpointListen)
+	}
+	if _, err := endpoint.ParseProfile(cfg.BundleEndpointProfile); err != nil {
+		return fmt.Errorf("controlplane: --bundle-endpoint-profile: %w", err)
+	}
+	if (cfg.BundleEndpointCertFile == "") != (cfg.BundleEndpointKeyFile == "") {
+		return errors.New("controlplane: --bundle-endpoint-cert and --bundle-endpoint-key must be given together")
+	}
+	return nil
+}
+
+// bundleEndpoint builds the SPIFFE bundle endpoint and binds its listener;
+// both are nil when it is disabled.
+func (cp *ControlPlane) bundleEndpoint(v *view.View, p *pki) (*endpoint.Server, net.Listener, error) {
+	cfg := cp.cfg
+	if cfg.BundleEndpointListen == "" {
+		return nil, nil, nil
+	}
+	s, err := endpoint.New(endpoint.Config{
+		Bundles:  v,
+		Own:      spiffebundle.FromX509Bundle(p.ca.Bundle()),
+		Profile:  endpoint.Profile(cfg.BundleEndpointProfile),
+		SVID:     p.server,
+		CertFile: cfg.BundleEndpointCertFile,
+		KeyFile:  cfg.BundleEndpointKeyFile,
+		Logger:   cp.log.With("component", "bundle-endpoint"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("controlplane: bundle endpoint: %w", err)
+	}
+	lis, err := listen(cfg.BundleEndpointListen, "--bundle-endpoint-listen")
+	if err != nil {
+		return nil, nil, err
+	}
+	cp.bundleAddr = lis.Addr()
+	return s, lis, nil
 }

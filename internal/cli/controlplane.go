@@ -49,7 +49,11 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
   meshfed controlplane --data-dir /var/lib/meshfed --pki-dir /etc/meshfed/pki \
     --etcd-endpoints https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379 \
     --etcd-cert etcd-client.pem --etcd-key etcd-client-key.pem --etcd-ca etcd-ca.pem \
-    --listen 0.0.0.0:15012 --http-listen 0.0.0.0:15014`,
+    --listen 0.0.0.0:15012 --http-listen 0.0.0.0:15014
+
+  # Serve every federated bundle to SPIRE servers (https_spiffe, the
+  # control plane's own SVID; its trust domain's bundle is served too):
+  meshfed controlplane --data-dir /var/lib/meshfed --bundle-endpoint-listen 0.0.0.0:8443`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := newLogger(s, logLevel, logFormat)
@@ -75,6 +79,9 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
 				case <-cp.Ready():
 					fmt.Fprintf(s.Out, "control plane ready\n  gRPC API:     %s\n  metrics/health: http://%s/metrics /healthz /readyz\n  admin config: %s\n  try:          export %s=%s; meshfed cluster list\n",
 						cp.Addr(), cp.HTTPAddr(), cp.AdminConfigPath(), client.EnvConfig, cp.AdminConfigPath())
+					if addr := cp.BundleEndpointAddr(); addr != "" {
+						fmt.Fprintf(s.Out, "  bundle endpoint: https://%s/bundles/TRUST_DOMAIN\n", addr)
+					}
 				case <-ctx.Done():
 				}
 			}()
@@ -86,6 +93,10 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
 	f.StringVar(&cfg.PKIDir, "pki-dir", "", "directory of the control plane's CA, certificates and admin token (default DATA_DIR/pki); replicas share it")
 	f.StringVar(&cfg.Listen, "listen", controlplane.DefaultListen, "gRPC API address (host:port)")
 	f.StringVar(&cfg.HTTPListen, "http-listen", controlplane.DefaultHTTPListen, "address of /metrics, /healthz and /readyz (host:port)")
+	f.StringVar(&cfg.BundleEndpointListen, "bundle-endpoint-listen", "", "address (host:port) of the SPIFFE bundle endpoint serving https://ADDR/bundles/TRUST_DOMAIN for every federated trust domain (empty: disabled)")
+	f.StringVar(&cfg.BundleEndpointProfile, "bundle-endpoint-profile", "", "bundle endpoint profile: https_web or https_spiffe (default https_web with --bundle-endpoint-cert, else https_spiffe with the control plane's SVID)")
+	f.StringVar(&cfg.BundleEndpointCertFile, "bundle-endpoint-cert", "", "certificate chain (PEM) of the https_web bundle endpoint; re-read when it changes")
+	f.StringVar(&cfg.BundleEndpointKeyFile, "bundle-endpoint-key", "", "private key (PEM) of the https_web bundle endpoint; re-read when it changes")
 	f.StringVar(&cfg.TrustDomain, "trust-domain", controlplane.DefaultTrustDomain, "SPIFFE trust domain of the control plane's own identities")
 	f.StringVar(&etcdEndpoints, "etcd-endpoints", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd)")
 	f.StringVar(&cfg.EtcdCertFile, "etcd-cert", "", "client certificate (PEM) for the external etcd")

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -24,8 +25,9 @@ import (
 
 // File names inside a CA directory.
 const (
-	CertFile = "ca.pem"
-	KeyFile  = "ca-key.pem"
+	CertFile   = "ca.pem"
+	KeyFile    = "ca-key.pem"
+	BundleFile = "bundle.json" // the trust domain's SPIFFE bundle (JWKS)
 )
 
 // CA issues X.509-SVIDs for one trust domain. It is safe for concurrent use.
@@ -149,6 +151,10 @@ func (ca *CA) IssueSVID(id spiffeid.ID, ttl time.Duration, opts SVIDOptions) (*x
 	if id.TrustDomain() != ca.td {
 		return nil, fmt.Errorf("devca: %s is not in trust domain %q", id, ca.td)
 	}
+	if id.Path() == "" {
+		// X.509-SVID section 3.1: leaf SPIFFE IDs have a non-root path.
+		return nil, fmt.Errorf("devca: %s has no path: a leaf SVID's SPIFFE ID needs one, e.g. %s/workload", id, id)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("devca: %w", err)
@@ -207,6 +213,50 @@ func WriteCertKey(certPath, keyPath string, certs []*x509.Certificate, key crypt
 // WriteBundlePEM writes the CA certificate as a PEM bundle file.
 func (ca *CA) WriteBundlePEM(path string) error {
 	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644)
+}
+
+// SPIFFEBundle returns the trust domain's SPIFFE bundle: the CA certificate
+// as its only X.509 authority, with sequence number sequence and refresh
+// hint refreshHint (none when 0).
+func (ca *CA) SPIFFEBundle(sequence uint64, refreshHint time.Duration) *spiffebundle.Bundle {
+	b := spiffebundle.FromX509Authorities(ca.td, []*x509.Certificate{ca.cert})
+	b.SetSequenceNumber(sequence)
+	if refreshHint > 0 {
+		b.SetRefreshHint(refreshHint)
+	}
+	return b
+}
+
+// WriteBundleJSON writes the trust domain's SPIFFE bundle document (JWKS)
+// to path, atomically and mode 0644, and returns its sequence number.
+// A new file gets sequence 1. A file that already holds exactly this CA as
+// its X.509 authorities is left as it is (written is false); one holding
+// other authorities, say from a CA since replaced, is overwritten with its
+// sequence plus one, so that consumers that refuse rollbacks accept it.
+// A file that cannot be read as a SPIFFE bundle is an error and is left
+// untouched.
+func (ca *CA) WriteBundleJSON(path string, refreshHint time.Duration) (sequence uint64, written bool, err error) {
+	sequence = 1
+	old, err := spiffebundle.Load(ca.td, path)
+	switch {
+	case err == nil:
+		prev, _ := old.SequenceNumber()
+		if authorities := old.X509Authorities(); len(authorities) == 1 && authorities[0].Equal(ca.cert) {
+			return prev, false, nil
+		}
+		sequence = prev + 1
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return 0, false, fmt.Errorf("devca: %s: %w (remove the file to have the bundle written anew)", path, err)
+	}
+	data, err := ca.SPIFFEBundle(sequence, refreshHint).Marshal()
+	if err != nil {
+		return 0, false, fmt.Errorf("devca: encoding the bundle of %q: %w", ca.td, err)
+	}
+	if err := writeAtomic(path, data, 0o644); err != nil {
+		return 0, false, err
+	}
+	return sequence, true, nil
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
