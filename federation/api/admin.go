@@ -156,29 +156,12 @@ func validateFilters(cluster, namespace string) error {
 // PutBundle stores a trust bundle after checking its document. The
 // sequence number and refresh hint are taken from the document.
 func (a *Admin) PutBundle(ctx context.Context, req *meshfedv1.PutBundleRequest) (*meshfedv1.PutBundleResponse, error) {
-	sb, err := schema.ParseBundle(req.GetBundle())
-	if err != nil {
-		return nil, toStatus(err)
-	}
 	if err := a.notOwnTD("bundle trust_domain", req.GetBundle().GetTrustDomain()); err != nil {
 		return nil, err
 	}
-	// Store the canonical encoding, not the document as sent: only what
-	// was validated reaches gateways.
-	jwks, err := sb.Marshal()
+	stored, err := storeBundle(ctx, a.store, req.GetBundle())
 	if err != nil {
-		return nil, invalid("bundle %q: re-encoding the document: %v", req.GetBundle().GetTrustDomain(), err)
-	}
-	b := &meshfedv1.Bundle{TrustDomain: req.GetBundle().GetTrustDomain(), Jwks: jwks}
-	if seq, ok := sb.SequenceNumber(); ok {
-		b.Sequence = seq
-	}
-	if hint, ok := sb.RefreshHint(); ok {
-		b.RefreshHintSeconds = int64(hint.Seconds())
-	}
-	stored, _, err := a.store.PutBundle(ctx, b)
-	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &meshfedv1.PutBundleResponse{Bundle: stored}, nil
 }

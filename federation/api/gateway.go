@@ -215,6 +215,30 @@ func (g *Gateway) fill(ctx context.Context, results []*meshfedv1.PublishResult, 
 	return nil
 }
 
+// PushBundle stores the bundle of the caller's own trust domain. The TLS
+// handshake verified the caller's SVID against that trust domain's
+// currently stored bundle, so a gateway can only roll its own domain's
+// bundle forward from one it already holds (continuity); the store refuses
+// a lower sequence.
+func (g *Gateway) PushBundle(ctx context.Context, req *meshfedv1.PushBundleRequest) (*meshfedv1.PushBundleResponse, error) {
+	id, err := mayActFor(ctx, req.GetCluster())
+	if err != nil {
+		return nil, err
+	}
+	td := req.GetBundle().GetTrustDomain()
+	if !id.Admin && id.ID.TrustDomain().Name() != td {
+		return nil, status.Errorf(codes.PermissionDenied, "%s may push the bundle of its own trust domain %q only, not %q", id, id.ID.TrustDomain().Name(), td)
+	}
+	if c, ok := g.view.Cluster(req.GetCluster()); ok && c.GetTrustDomain() != td {
+		return nil, status.Errorf(codes.PermissionDenied, "cluster %q is in trust domain %q, not %q", req.GetCluster(), c.GetTrustDomain(), td)
+	}
+	stored, err := storeBundle(ctx, g.store, req.GetBundle())
+	if err != nil {
+		return nil, err
+	}
+	return &meshfedv1.PushBundleResponse{Bundle: stored}, nil
+}
+
 // Watch streams a snapshot and then changes, from the view.
 func (g *Gateway) Watch(req *meshfedv1.WatchRequest, stream meshfedv1.GatewayService_WatchServer) error {
 	ctx := stream.Context()

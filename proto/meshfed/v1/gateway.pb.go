@@ -76,7 +76,7 @@ func (x Change_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Change_Kind.Descriptor instead.
 func (Change_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{9, 0}
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type RegisterRequest struct {
@@ -476,6 +476,102 @@ func (x *PublishExportsResponse) GetResults() []*PublishResult {
 	return nil
 }
 
+type PushBundleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Bundle        *Bundle                `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"` // trust_domain and jwks; sequence comes from the document
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushBundleRequest) Reset() {
+	*x = PushBundleRequest{}
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushBundleRequest) ProtoMessage() {}
+
+func (x *PushBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushBundleRequest.ProtoReflect.Descriptor instead.
+func (*PushBundleRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PushBundleRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *PushBundleRequest) GetBundle() *Bundle {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
+type PushBundleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bundle        *Bundle                `protobuf:"bytes,1,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushBundleResponse) Reset() {
+	*x = PushBundleResponse{}
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushBundleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushBundleResponse) ProtoMessage() {}
+
+func (x *PushBundleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushBundleResponse.ProtoReflect.Descriptor instead.
+func (*PushBundleResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PushBundleResponse) GetBundle() *Bundle {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
 type WatchRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
@@ -487,7 +583,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[7]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +595,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[7]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +608,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{7}
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WatchRequest) GetCluster() string {
@@ -543,7 +639,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[8]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +651,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[8]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +664,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{8}
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Snapshot) GetClusters() []*Cluster {
@@ -628,7 +724,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[9]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +736,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[9]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +749,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{9}
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Change) GetKind() Change_Kind {
@@ -734,7 +830,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[10]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +842,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_gateway_proto_msgTypes[10]
+	mi := &file_meshfed_v1_gateway_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +855,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{10}
+	return file_meshfed_v1_gateway_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchResponse) GetVersion() int64 {
@@ -816,7 +912,12 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\x03R\aversion\"M\n" +
 	"\x16PublishExportsResponse\x123\n" +
-	"\aresults\x18\x01 \x03(\v2\x19.meshfed.v1.PublishResultR\aresults\"O\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.meshfed.v1.PublishResultR\aresults\"Y\n" +
+	"\x11PushBundleRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12*\n" +
+	"\x06bundle\x18\x02 \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\"@\n" +
+	"\x12PushBundleResponse\x12*\n" +
+	"\x06bundle\x18\x01 \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\"O\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12%\n" +
 	"\x0eresume_version\x18\x02 \x01(\x03R\rresumeVersion\"\xf9\x01\n" +
@@ -846,11 +947,13 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\rWatchResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x120\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x14.meshfed.v1.SnapshotR\bsnapshot\x12,\n" +
-	"\achanges\x18\x03 \x03(\v2\x12.meshfed.v1.ChangeR\achanges2\xba\x02\n" +
+	"\achanges\x18\x03 \x03(\v2\x12.meshfed.v1.ChangeR\achanges2\x87\x03\n" +
 	"\x0eGatewayService\x12E\n" +
 	"\bRegister\x12\x1b.meshfed.v1.RegisterRequest\x1a\x1c.meshfed.v1.RegisterResponse\x12H\n" +
 	"\tHeartbeat\x12\x1c.meshfed.v1.HeartbeatRequest\x1a\x1d.meshfed.v1.HeartbeatResponse\x12W\n" +
-	"\x0ePublishExports\x12!.meshfed.v1.PublishExportsRequest\x1a\".meshfed.v1.PublishExportsResponse\x12>\n" +
+	"\x0ePublishExports\x12!.meshfed.v1.PublishExportsRequest\x1a\".meshfed.v1.PublishExportsResponse\x12K\n" +
+	"\n" +
+	"PushBundle\x12\x1d.meshfed.v1.PushBundleRequest\x1a\x1e.meshfed.v1.PushBundleResponse\x12>\n" +
 	"\x05Watch\x12\x18.meshfed.v1.WatchRequest\x1a\x19.meshfed.v1.WatchResponse0\x01B7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
 
 var (
@@ -866,7 +969,7 @@ func file_meshfed_v1_gateway_proto_rawDescGZIP() []byte {
 }
 
 var file_meshfed_v1_gateway_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meshfed_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_meshfed_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_meshfed_v1_gateway_proto_goTypes = []any{
 	(Change_Kind)(0),               // 0: meshfed.v1.Change.Kind
 	(*RegisterRequest)(nil),        // 1: meshfed.v1.RegisterRequest
@@ -876,46 +979,52 @@ var file_meshfed_v1_gateway_proto_goTypes = []any{
 	(*PublishExportsRequest)(nil),  // 5: meshfed.v1.PublishExportsRequest
 	(*PublishResult)(nil),          // 6: meshfed.v1.PublishResult
 	(*PublishExportsResponse)(nil), // 7: meshfed.v1.PublishExportsResponse
-	(*WatchRequest)(nil),           // 8: meshfed.v1.WatchRequest
-	(*Snapshot)(nil),               // 9: meshfed.v1.Snapshot
-	(*Change)(nil),                 // 10: meshfed.v1.Change
-	(*WatchResponse)(nil),          // 11: meshfed.v1.WatchResponse
-	(*Export)(nil),                 // 12: meshfed.v1.Export
-	(*Cluster)(nil),                // 13: meshfed.v1.Cluster
-	(*Presence)(nil),               // 14: meshfed.v1.Presence
-	(*Import)(nil),                 // 15: meshfed.v1.Import
-	(*Bundle)(nil),                 // 16: meshfed.v1.Bundle
-	(*Policy)(nil),                 // 17: meshfed.v1.Policy
+	(*PushBundleRequest)(nil),      // 8: meshfed.v1.PushBundleRequest
+	(*PushBundleResponse)(nil),     // 9: meshfed.v1.PushBundleResponse
+	(*WatchRequest)(nil),           // 10: meshfed.v1.WatchRequest
+	(*Snapshot)(nil),               // 11: meshfed.v1.Snapshot
+	(*Change)(nil),                 // 12: meshfed.v1.Change
+	(*WatchResponse)(nil),          // 13: meshfed.v1.WatchResponse
+	(*Export)(nil),                 // 14: meshfed.v1.Export
+	(*Bundle)(nil),                 // 15: meshfed.v1.Bundle
+	(*Cluster)(nil),                // 16: meshfed.v1.Cluster
+	(*Presence)(nil),               // 17: meshfed.v1.Presence
+	(*Import)(nil),                 // 18: meshfed.v1.Import
+	(*Policy)(nil),                 // 19: meshfed.v1.Policy
 }
 var file_meshfed_v1_gateway_proto_depIdxs = []int32{
-	12, // 0: meshfed.v1.PublishExportsRequest.upserts:type_name -> meshfed.v1.Export
+	14, // 0: meshfed.v1.PublishExportsRequest.upserts:type_name -> meshfed.v1.Export
 	6,  // 1: meshfed.v1.PublishExportsResponse.results:type_name -> meshfed.v1.PublishResult
-	13, // 2: meshfed.v1.Snapshot.clusters:type_name -> meshfed.v1.Cluster
-	14, // 3: meshfed.v1.Snapshot.presence:type_name -> meshfed.v1.Presence
-	15, // 4: meshfed.v1.Snapshot.imports:type_name -> meshfed.v1.Import
-	16, // 5: meshfed.v1.Snapshot.bundles:type_name -> meshfed.v1.Bundle
-	17, // 6: meshfed.v1.Snapshot.policies:type_name -> meshfed.v1.Policy
-	0,  // 7: meshfed.v1.Change.kind:type_name -> meshfed.v1.Change.Kind
-	13, // 8: meshfed.v1.Change.cluster:type_name -> meshfed.v1.Cluster
-	14, // 9: meshfed.v1.Change.presence:type_name -> meshfed.v1.Presence
-	15, // 10: meshfed.v1.Change.import:type_name -> meshfed.v1.Import
-	16, // 11: meshfed.v1.Change.bundle:type_name -> meshfed.v1.Bundle
-	17, // 12: meshfed.v1.Change.policy:type_name -> meshfed.v1.Policy
-	9,  // 13: meshfed.v1.WatchResponse.snapshot:type_name -> meshfed.v1.Snapshot
-	10, // 14: meshfed.v1.WatchResponse.changes:type_name -> meshfed.v1.Change
-	1,  // 15: meshfed.v1.GatewayService.Register:input_type -> meshfed.v1.RegisterRequest
-	3,  // 16: meshfed.v1.GatewayService.Heartbeat:input_type -> meshfed.v1.HeartbeatRequest
-	5,  // 17: meshfed.v1.GatewayService.PublishExports:input_type -> meshfed.v1.PublishExportsRequest
-	8,  // 18: meshfed.v1.GatewayService.Watch:input_type -> meshfed.v1.WatchRequest
-	2,  // 19: meshfed.v1.GatewayService.Register:output_type -> meshfed.v1.RegisterResponse
-	4,  // 20: meshfed.v1.GatewayService.Heartbeat:output_type -> meshfed.v1.HeartbeatResponse
-	7,  // 21: meshfed.v1.GatewayService.PublishExports:output_type -> meshfed.v1.PublishExportsResponse
-	11, // 22: meshfed.v1.GatewayService.Watch:output_type -> meshfed.v1.WatchResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 2: meshfed.v1.PushBundleRequest.bundle:type_name -> meshfed.v1.Bundle
+	15, // 3: meshfed.v1.PushBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	16, // 4: meshfed.v1.Snapshot.clusters:type_name -> meshfed.v1.Cluster
+	17, // 5: meshfed.v1.Snapshot.presence:type_name -> meshfed.v1.Presence
+	18, // 6: meshfed.v1.Snapshot.imports:type_name -> meshfed.v1.Import
+	15, // 7: meshfed.v1.Snapshot.bundles:type_name -> meshfed.v1.Bundle
+	19, // 8: meshfed.v1.Snapshot.policies:type_name -> meshfed.v1.Policy
+	0,  // 9: meshfed.v1.Change.kind:type_name -> meshfed.v1.Change.Kind
+	16, // 10: meshfed.v1.Change.cluster:type_name -> meshfed.v1.Cluster
+	17, // 11: meshfed.v1.Change.presence:type_name -> meshfed.v1.Presence
+	18, // 12: meshfed.v1.Change.import:type_name -> meshfed.v1.Import
+	15, // 13: meshfed.v1.Change.bundle:type_name -> meshfed.v1.Bundle
+	19, // 14: meshfed.v1.Change.policy:type_name -> meshfed.v1.Policy
+	11, // 15: meshfed.v1.WatchResponse.snapshot:type_name -> meshfed.v1.Snapshot
+	12, // 16: meshfed.v1.WatchResponse.changes:type_name -> meshfed.v1.Change
+	1,  // 17: meshfed.v1.GatewayService.Register:input_type -> meshfed.v1.RegisterRequest
+	3,  // 18: meshfed.v1.GatewayService.Heartbeat:input_type -> meshfed.v1.HeartbeatRequest
+	5,  // 19: meshfed.v1.GatewayService.PublishExports:input_type -> meshfed.v1.PublishExportsRequest
+	8,  // 20: meshfed.v1.GatewayService.PushBundle:input_type -> meshfed.v1.PushBundleRequest
+	10, // 21: meshfed.v1.GatewayService.Watch:input_type -> meshfed.v1.WatchRequest
+	2,  // 22: meshfed.v1.GatewayService.Register:output_type -> meshfed.v1.RegisterResponse
+	4,  // 23: meshfed.v1.GatewayService.Heartbeat:output_type -> meshfed.v1.HeartbeatResponse
+	7,  // 24: meshfed.v1.GatewayService.PublishExports:output_type -> meshfed.v1.PublishExportsResponse
+	9,  // 25: meshfed.v1.GatewayService.PushBundle:output_type -> meshfed.v1.PushBundleResponse
+	13, // 26: meshfed.v1.GatewayService.Watch:output_type -> meshfed.v1.WatchResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_gateway_proto_init() }
@@ -930,7 +1039,7 @@ func file_meshfed_v1_gateway_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_gateway_proto_rawDesc), len(file_meshfed_v1_gateway_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	GatewayService_Register_FullMethodName       = "/meshfed.v1.GatewayService/Register"
 	GatewayService_Heartbeat_FullMethodName      = "/meshfed.v1.GatewayService/Heartbeat"
 	GatewayService_PublishExports_FullMethodName = "/meshfed.v1.GatewayService/PublishExports"
+	GatewayService_PushBundle_FullMethodName     = "/meshfed.v1.GatewayService/PushBundle"
 	GatewayService_Watch_FullMethodName          = "/meshfed.v1.GatewayService/Watch"
 )
 
@@ -42,6 +43,11 @@ type GatewayServiceClient interface {
 	// Each item is validated and written on its own: a bad one is reported in
 	// results and does not affect the others.
 	PublishExports(ctx context.Context, in *PublishExportsRequest, opts ...grpc.CallOption) (*PublishExportsResponse, error)
+	// PushBundle stores the caller's own trust domain's bundle, as its
+	// Workload API hands it out. The caller's SVID has already verified
+	// against the currently stored bundle of that trust domain (continuity);
+	// a bundle for any other trust domain is refused, as is a rollback.
+	PushBundle(ctx context.Context, in *PushBundleRequest, opts ...grpc.CallOption) (*PushBundleResponse, error)
 	// Watch sends a full snapshot, then incremental updates. Versions are
 	// strictly increasing; resume with the last version received.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
@@ -85,6 +91,16 @@ func (c *gatewayServiceClient) PublishExports(ctx context.Context, in *PublishEx
 	return out, nil
 }
 
+func (c *gatewayServiceClient) PushBundle(ctx context.Context, in *PushBundleRequest, opts ...grpc.CallOption) (*PushBundleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PushBundleResponse)
+	err := c.cc.Invoke(ctx, GatewayService_PushBundle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *gatewayServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &GatewayService_ServiceDesc.Streams[0], GatewayService_Watch_FullMethodName, cOpts...)
@@ -121,6 +137,11 @@ type GatewayServiceServer interface {
 	// Each item is validated and written on its own: a bad one is reported in
 	// results and does not affect the others.
 	PublishExports(context.Context, *PublishExportsRequest) (*PublishExportsResponse, error)
+	// PushBundle stores the caller's own trust domain's bundle, as its
+	// Workload API hands it out. The caller's SVID has already verified
+	// against the currently stored bundle of that trust domain (continuity);
+	// a bundle for any other trust domain is refused, as is a rollback.
+	PushBundle(context.Context, *PushBundleRequest) (*PushBundleResponse, error)
 	// Watch sends a full snapshot, then incremental updates. Versions are
 	// strictly increasing; resume with the last version received.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
@@ -142,6 +163,9 @@ func (UnimplementedGatewayServiceServer) Heartbeat(context.Context, *HeartbeatRe
 }
 func (UnimplementedGatewayServiceServer) PublishExports(context.Context, *PublishExportsRequest) (*PublishExportsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PublishExports not implemented")
+}
+func (UnimplementedGatewayServiceServer) PushBundle(context.Context, *PushBundleRequest) (*PushBundleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PushBundle not implemented")
 }
 func (UnimplementedGatewayServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -221,6 +245,24 @@ func _GatewayService_PublishExports_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GatewayService_PushBundle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PushBundleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GatewayServiceServer).PushBundle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GatewayService_PushBundle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GatewayServiceServer).PushBundle(ctx, req.(*PushBundleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _GatewayService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -250,6 +292,10 @@ var GatewayService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PublishExports",
 			Handler:    _GatewayService_PublishExports_Handler,
+		},
+		{
+			MethodName: "PushBundle",
+			Handler:    _GatewayService_PushBundle_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
