@@ -71,10 +71,14 @@ type fakeIMDS struct {
 	doc    string
 	status int
 	delay  time.Duration
+	// The managed identity token endpoint's reply: a status other than
+	// 200, or else the body.
+	tokenStatus int
+	tokenBody   string
 }
 
 func newFakeIMDS(t *testing.T) *fakeIMDS {
-	f := &fakeIMDS{doc: instanceDoc}
+	f := &fakeIMDS{doc: instanceDoc, tokenBody: tokenReply()}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		doc, code, delay := f.doc, f.status, f.delay
@@ -94,6 +98,8 @@ func newFakeIMDS(t *testing.T) *fakeIMDS {
 		case r.URL.Query().Get("api-version") == "":
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"error": "Bad request. api-version was not specified in the request."}`)
+		case r.URL.Path == "/metadata/identity/oauth2/token":
+			f.token(w, r)
 		case r.URL.Path != "/metadata/instance":
 			w.WriteHeader(http.StatusNotFound)
 		case code != 0:
@@ -199,9 +205,6 @@ func TestGatewayAddresses(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Address != "203.0.113.30" || got[0].Kind != providers.AddressPublic || got[1].Address != "10.224.0.4" {
 		t.Fatalf("GatewayAddresses = %+v", got)
-	}
-	if _, err := p.DiscoverClusters(t.Context()); !errors.Is(err, providers.ErrUnimplemented) {
-		t.Fatalf("DiscoverClusters = %v, want ErrUnimplemented", err)
 	}
 }
 

@@ -32,9 +32,22 @@ const defaultEndpoint = "http://169.254.169.254"
 type Config struct {
 	IMDSEndpoint string `json:"imds_endpoint"`
 	Timeout      string `json:"timeout"`
-	MaxAttempts  int    `json:"max_attempts"`
+	// MaxAttempts of a throttled or failing IMDS or ARM request (default 3).
+	MaxAttempts int `json:"max_attempts"`
+	// ARMEndpoint is Azure Resource Manager's base URL (default
+	// DefaultARMEndpoint); plain http only for a loopback host (tests).
+	ARMEndpoint string `json:"arm_endpoint"`
+	// ARMAudience is the resource a token for ARMEndpoint is asked for
+	// (default DefaultARMAudience, Azure public cloud).
+	ARMAudience string `json:"arm_audience"`
+	// Subscription whose clusters DiscoverClusters lists (default the VM's).
+	Subscription string `json:"subscription"`
+	// APITimeout bounds one DiscoverClusters call, all pages and retries
+	// included (default 5s).
+	APITimeout string `json:"api_timeout"`
 
-	timeout time.Duration
+	timeout    time.Duration
+	apiTimeout time.Duration
 }
 
 // ParseConfig parses a configuration document strictly.
@@ -71,6 +84,9 @@ func ParseConfig(b []byte) (Config, error) {
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3
 	}
+	if err := c.parseARM(); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -96,43 +112,60 @@ func (s *Server) Configure(_ context.Context, req *providersv1.ConfigureRequest)
 	return &providersv1.ConfigureResponse{Provider: Provider}, nil
 }
 
-// instance fetches and parses the instance document, retrying 429/5xx.
+// instance fetches and parses the instance document.
 func (s *Server) instance(ctx context.Context) (Instance, error) {
-	s.mu.Lock()
-	cfg, hc := s.cfg, s.http
-	s.mu.Unlock()
-	if hc == nil {
-		return Instance{}, status.Error(codes.FailedPrecondition, "azure: not configured")
+	cfg, hc, err := s.state()
+	if err != nil {
+		return Instance{}, err
 	}
 	u := cfg.IMDSEndpoint + "/metadata/instance?api-version=" + APIVersion
+	body, err := fetch(ctx, cfg, hc, "instance metadata", u)
+	if err != nil {
+		return Instance{}, err
+	}
+	in, err := ParseInstance(body)
+	if err != nil {
+		return Instance{}, status.Errorf(codes.DataLoss, "azure: instance metadata %s: %v", u, err)
+	}
+	return in, nil
+}
+
+func (s *Server) state() (Config, *http.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.http == nil {
+		return Config{}, nil, status.Error(codes.FailedPrecondition, "azure: not configured")
+	}
+	return s.cfg, s.http, nil
+}
+
+// fetch GETs an IMDS URL, retrying 429/5xx with exponential back-off as
+// the IMDS documentation asks, and returns the body of a 200 reply.
+func fetch(ctx context.Context, cfg Config, hc *http.Client, what, u string) ([]byte, error) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		code, body, err := get(ctx, hc, cfg.timeout, u)
 		switch {
 		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: no answer within %s", u, cfg.timeout)
+			return nil, status.Errorf(codes.Unavailable, "azure: %s %s: no answer within %s", what, u, cfg.timeout)
 		case err != nil:
-			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: %v", u, err)
+			return nil, status.Errorf(codes.Unavailable, "azure: %s %s: %v", what, u, err)
 		case code == http.StatusOK:
-			in, err := ParseInstance(body)
-			if err != nil {
-				return Instance{}, status.Errorf(codes.DataLoss, "azure: instance metadata %s: %v", u, err)
-			}
-			return in, nil
+			return body, nil
 		case code == http.StatusNotFound:
-			return Instance{}, status.Errorf(codes.NotFound, "azure: instance metadata %s: not found (HTTP 404)", u)
+			return nil, status.Errorf(codes.NotFound, "azure: %s %s: not found (HTTP 404)", what, u)
 		case code == http.StatusTooManyRequests || code >= 500:
 			if attempt >= cfg.MaxAttempts {
-				return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: throttled or failing (HTTP %d) after %d attempts; retry later", u, code, attempt)
+				return nil, status.Errorf(codes.Unavailable, "azure: %s %s: throttled or failing (HTTP %d) after %d attempts; retry later", what, u, code, attempt)
 			}
 		default:
-			return Instance{}, status.Errorf(codes.Unavailable, "azure: instance metadata %s: HTTP %d: %.200s", u, code, body)
+			return nil, status.Errorf(codes.Unavailable, "azure: %s %s: HTTP %d: %.200s", what, u, code, body)
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Instance{}, status.FromContextError(ctx.Err()).Err()
+			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-t.C:
 		}
 		backoff *= 2
@@ -196,12 +229,6 @@ func (s *Server) GatewayAddresses(ctx context.Context, req *providersv1.GatewayA
 		resp.Addresses = append(resp.Addresses, &providersv1.GatewayAddress{Address: a.PrivateIPAddress, Kind: providersv1.GatewayAddress_KIND_PRIVATE, Source: "instance-metadata"})
 	}
 	return resp, nil
-}
-
-// DiscoverClusters is not implemented: listing AKS clusters needs the ARM
-// container service client and Azure credentials.
-func (s *Server) DiscoverClusters(context.Context, *providersv1.DiscoverClustersRequest) (*providersv1.DiscoverClustersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "azure: discovering AKS clusters is not implemented yet; add clusters with explicit flags")
 }
 
 // Distance uses the shipped tiers.

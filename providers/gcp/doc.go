@@ -8,14 +8,22 @@
 // without its last "-x"), the project ID, the instance ID, and the GKE
 // "cluster-name" instance attribute when it exists. GatewayAddresses for
 // the local gateway are the instance's external and internal IP of its
-// first network interface. DiscoverClusters is not implemented (it needs
-// the GKE API client, which is not a dependency yet): it answers
-// UNIMPLEMENTED. Distance uses the shipped tiers of package distance.
+// first network interface. DiscoverClusters lists the project's GKE
+// clusters in every location with the GKE REST client
+// (cloud.google.com/go/container/apiv1, GET
+// /v1/projects/PROJECT/locations/-/clusters), authenticated with the
+// instance service account's token from the metadata server
+// (instance/service-accounts/default/token). Distance uses the shipped
+// tiers of package distance.
 //
 // Configuration (JSON, every field optional):
 //
 //	{
-//	  "metadata_host": "169.254.169.254", // host[:port]; sets GCE_METADATA_HOST, the package's own override
-//	  "timeout":       "2s"               // per metadata request, retries included
+//	  "metadata_host": "169.254.169.254",                  // host[:port]; sets GCE_METADATA_HOST, the package's own override
+//	  "timeout":       "2s",                               // per metadata request, retries included
+//	  "gke_endpoint":  "https://container.googleapis.com", // default; http only on loopback
+//	  "project":       "",                                 // default the instance's project
+//	  "api_timeout":   "5s",                               // one DiscoverClusters call, retries included
+//	  "max_attempts":  3                                   // GKE requests answered 429, 503 or 504
 //	}
 package gcp

@@ -48,6 +48,7 @@ type fakeMetadata struct {
 	mu     sync.Mutex
 	values map[string]string
 	status int
+	codes  map[string]int // status for one key only
 	delay  time.Duration
 }
 
@@ -59,11 +60,16 @@ func newFakeMetadata(t *testing.T) *fakeMetadata {
 		"instance/attributes/cluster-name": "prod-eu",
 		"instance/network-interfaces/0/access-configs/0/external-ip": "203.0.113.20",
 		"instance/network-interfaces/0/ip":                           "10.132.0.7",
-	}}
+		"instance/service-accounts/default/token":                    `{"access_token":"` + issuedToken + `","expires_in":3599,"token_type":"Bearer"}`,
+	}, codes: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		delay, code := f.delay, f.status
-		v, ok := f.values[strings.TrimPrefix(r.URL.Path, "/computeMetadata/v1/")]
+		key := strings.TrimPrefix(r.URL.Path, "/computeMetadata/v1/")
+		v, ok := f.values[key]
+		if c, found := f.codes[key]; found {
+			code = c
+		}
 		f.mu.Unlock()
 		if delay > 0 {
 			select {
@@ -188,9 +194,6 @@ func TestGatewayAddresses(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Address != "203.0.113.20" || got[0].Kind != providers.AddressPublic || got[1].Address != "10.132.0.7" || got[1].Kind != providers.AddressPrivate {
 		t.Fatalf("GatewayAddresses = %+v", got)
-	}
-	if _, err := p.DiscoverClusters(t.Context()); !errors.Is(err, providers.ErrUnimplemented) {
-		t.Fatalf("DiscoverClusters = %v, want ErrUnimplemented", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -29,8 +30,17 @@ const Provider = "gcp"
 type Config struct {
 	MetadataHost string `json:"metadata_host"`
 	Timeout      string `json:"timeout"`
+	// GKEEndpoint is the GKE API's base URL (default DefaultGKEEndpoint).
+	GKEEndpoint string `json:"gke_endpoint"`
+	// Project whose clusters DiscoverClusters lists (default the instance's).
+	Project string `json:"project"`
+	// APITimeout bounds one DiscoverClusters call, retries included (default 5s).
+	APITimeout string `json:"api_timeout"`
+	// MaxAttempts of a throttled or failing GKE request (default 3).
+	MaxAttempts int `json:"max_attempts"`
 
-	timeout time.Duration
+	timeout    time.Duration
+	apiTimeout time.Duration
 }
 
 // ParseConfig parses a configuration document strictly.
@@ -63,8 +73,34 @@ func ParseConfig(b []byte) (Config, error) {
 		}
 		c.timeout = d
 	}
+	if c.GKEEndpoint == "" {
+		c.GKEEndpoint = DefaultGKEEndpoint
+	}
+	if u, err := url.Parse(c.GKEEndpoint); err != nil || u.Host == "" || u.RawQuery != "" || u.User != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		return Config{}, fmt.Errorf("gcp: config: gke_endpoint %q is not an https URL such as %q (plain http only on loopback)", c.GKEEndpoint, DefaultGKEEndpoint)
+	}
+	c.GKEEndpoint = strings.TrimSuffix(c.GKEEndpoint, "/")
+	if c.Project != "" && !projectRE.MatchString(c.Project) {
+		return Config{}, fmt.Errorf("gcp: config: project %q is not a GCP project ID (6-30 lowercase letters, digits, '-')", c.Project)
+	}
+	c.apiTimeout = 5 * time.Second
+	if c.APITimeout != "" {
+		d, err := time.ParseDuration(c.APITimeout)
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("gcp: config: api_timeout %q is not a positive duration such as \"5s\"", c.APITimeout)
+		}
+		c.apiTimeout = d
+	}
+	if c.MaxAttempts < 0 || c.MaxAttempts > 10 {
+		return Config{}, fmt.Errorf("gcp: config: max_attempts %d is not between 1 and 10", c.MaxAttempts)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
 	return c, nil
 }
+
+var projectRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 
 // Server is the Google Cloud provider's gRPC service. Safe for concurrent use.
 type Server struct {
@@ -204,12 +240,6 @@ func (s *Server) GatewayAddresses(ctx context.Context, req *providersv1.GatewayA
 	}
 	resp.Addresses = append(resp.Addresses, &providersv1.GatewayAddress{Address: in, Kind: providersv1.GatewayAddress_KIND_PRIVATE, Source: "instance-metadata"})
 	return resp, nil
-}
-
-// DiscoverClusters is not implemented: listing GKE clusters needs the GKE
-// API client.
-func (s *Server) DiscoverClusters(context.Context, *providersv1.DiscoverClustersRequest) (*providersv1.DiscoverClustersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "gcp: discovering GKE clusters is not implemented yet; add clusters with explicit flags")
 }
 
 // Distance uses the shipped tiers.
