@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/meshfed/meshfed/federation/imports"
 	"github.com/meshfed/meshfed/federation/schema"
@@ -159,7 +162,7 @@ func (a *Admin) PutBundle(ctx context.Context, req *meshfedv1.PutBundleRequest) 
 	if err := a.notOwnTD("bundle trust_domain", req.GetBundle().GetTrustDomain()); err != nil {
 		return nil, err
 	}
-	stored, err := storeBundle(ctx, a.store, req.GetBundle())
+	stored, err := storeBundle(ctx, a.store, req.GetBundle(), SourceAdmin)
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +181,17 @@ func (a *Admin) GetBundle(ctx context.Context, req *meshfedv1.GetBundleRequest) 
 	return &meshfedv1.GetBundleResponse{Bundle: b}, nil
 }
 
-// ListBundles returns every bundle.
+// ListBundles returns every bundle and every bundle endpoint.
 func (a *Admin) ListBundles(ctx context.Context, _ *meshfedv1.ListBundlesRequest) (*meshfedv1.ListBundlesResponse, error) {
 	bs, err := a.store.ListBundles(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &meshfedv1.ListBundlesResponse{Bundles: bs}, nil
+	es, err := a.store.ListBundleEndpoints(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.ListBundlesResponse{Bundles: bs, Endpoints: es}, nil
 }
 
 // DeleteBundle removes the bundle of one trust domain.
@@ -196,6 +203,61 @@ func (a *Admin) DeleteBundle(ctx context.Context, req *meshfedv1.DeleteBundleReq
 		return nil, toStatus(err)
 	}
 	return &meshfedv1.DeleteBundleResponse{}, nil
+}
+
+// PutBundleEndpoint configures where the elected fetcher gets a trust
+// domain's bundle, keeping the status of an existing endpoint, and asks
+// for a fetch now.
+func (a *Admin) PutBundleEndpoint(ctx context.Context, req *meshfedv1.PutBundleEndpointRequest) (*meshfedv1.PutBundleEndpointResponse, error) {
+	if err := schema.ValidateBundleEndpoint(req.GetEndpoint()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := a.notOwnTD("bundle endpoint trust_domain", req.GetEndpoint().GetTrustDomain()); err != nil {
+		return nil, err
+	}
+	e, _, err := a.store.PutBundleEndpoint(ctx, req.GetEndpoint())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.PutBundleEndpointResponse{Endpoint: e}, nil
+}
+
+// DeleteBundleEndpoint stops fetching a trust domain's bundle; the stored
+// bundle stays.
+func (a *Admin) DeleteBundleEndpoint(ctx context.Context, req *meshfedv1.DeleteBundleEndpointRequest) (*meshfedv1.DeleteBundleEndpointResponse, error) {
+	if err := schema.ValidateTrustDomain("", "trust domain", req.GetTrustDomain()); err != nil {
+		return nil, toStatus(err)
+	}
+	if _, err := a.store.DeleteBundleEndpoint(ctx, req.GetTrustDomain()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.DeleteBundleEndpointResponse{}, nil
+}
+
+// ListBundleEndpoints returns every endpoint with its fetch status.
+func (a *Admin) ListBundleEndpoints(ctx context.Context, _ *meshfedv1.ListBundleEndpointsRequest) (*meshfedv1.ListBundleEndpointsResponse, error) {
+	es, err := a.store.ListBundleEndpoints(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.ListBundleEndpointsResponse{Endpoints: es}, nil
+}
+
+// RefreshBundle asks the elected fetcher to fetch a trust domain's bundle
+// now. It returns once the request is stored, not after the fetch.
+func (a *Admin) RefreshBundle(ctx context.Context, req *meshfedv1.RefreshBundleRequest) (*meshfedv1.RefreshBundleResponse, error) {
+	td := req.GetTrustDomain()
+	if err := schema.ValidateTrustDomain("", "trust domain", td); err != nil {
+		return nil, toStatus(err)
+	}
+	e, err := a.store.RequestRefresh(ctx, td)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, status.Errorf(codes.FailedPrecondition, "trust domain %q has no bundle endpoint; configure one with meshfed trust endpoint %s --url URL --profile https_web|https_spiffe", td, td)
+		}
+		return nil, toStatus(err)
+	}
+	return &meshfedv1.RefreshBundleResponse{Endpoint: e}, nil
 }
 
 // PutPolicy stores a validated policy document.

@@ -232,7 +232,11 @@ func (g *Gateway) PushBundle(ctx context.Context, req *meshfedv1.PushBundleReque
 	if c, ok := g.view.Cluster(req.GetCluster()); ok && c.GetTrustDomain() != td {
 		return nil, status.Errorf(codes.PermissionDenied, "cluster %q is in trust domain %q, not %q", req.GetCluster(), c.GetTrustDomain(), td)
 	}
-	stored, err := storeBundle(ctx, g.store, req.GetBundle())
+	source := sourceGatewayPrefix + id.ID.String()
+	if id.Admin {
+		source = SourceAdmin
+	}
+	stored, err := storeBundle(ctx, g.store, req.GetBundle(), source)
 	if err != nil {
 		return nil, err
 	}

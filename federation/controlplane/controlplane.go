@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"github.com/meshfed/meshfed/federation/view"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 	"github.com/meshfed/meshfed/trustbundle/endpoint"
+	"github.com/meshfed/meshfed/trustbundle/fetch"
 )
 
 // Defaults.
@@ -87,6 +89,17 @@ type Config struct {
 	// they change.
 	BundleEndpointCertFile string
 	BundleEndpointKeyFile  string
+	// BundleFetchRoots verify https_web bundle endpoints of other trust
+	// domains; nil means the system roots.
+	BundleFetchRoots *x509.CertPool
+	// BundleRefreshMin and BundleRefreshMax bound the refresh interval of
+	// fetched bundles (their refresh hint, 5 minutes without one) and the
+	// back-off after failures; defaults fetch.DefaultMinInterval (10 s)
+	// and fetch.DefaultMaxInterval (1 h).
+	BundleRefreshMin, BundleRefreshMax time.Duration
+	// BundleFetchPoll is how often the elected fetcher looks for due
+	// endpoints and refresh requests; default fetch.DefaultPoll (1 s).
+	BundleFetchPoll time.Duration
 	// Logger receives the control plane's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -253,6 +266,28 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 	)
 	meshfedv1.RegisterAdminServiceServer(srv, api.NewAdmin(st, td))
 	gw := api.NewGateway(st, v, func(d int) { cp.metrics.watches.Add(float64(d)) })
+	cp.metrics.registry.MustRegister(newBundleCollector(v.Bundles))
+	fetcher, err := fetch.New(fetch.Config{
+		Store:       st,
+		WebPKIRoots: cfg.BundleFetchRoots,
+		MinInterval: cfg.BundleRefreshMin,
+		MaxInterval: cfg.BundleRefreshMax,
+		Poll:        cfg.BundleFetchPoll,
+		OnResult: func(td string, err error) {
+			if err != nil {
+				cp.metrics.refreshErrors.WithLabelValues(td).Inc()
+			}
+		},
+		Logger: cp.log.With("component", "bundle-fetcher"),
+	})
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		if bundleLis != nil {
+			bundleLis.Close()
+		}
+		return fmt.Errorf("controlplane: %w", err)
+	}
 	meshfedv1.RegisterGatewayServiceServer(srv, gw)
 
 	httpSrv := &http.Server{Handler: cp.httpHandler(st, v), ReadHeaderTimeout: 5 * time.Second}
@@ -275,6 +310,10 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 				func(b bool) { cp.metrics.leader.WithLabelValues("compactor").Set(boolFloat(b)) }, cp.log))
 		})
 	}
+	g.Go(func() error {
+		return ignoreCanceled(runElected(gctx, etcd, cfg.ReplicaName, cfg.ElectionTTL, job{name: "bundlefetcher", run: fetcher.Run},
+			func(b bool) { cp.metrics.leader.WithLabelValues("bundlefetcher").Set(boolFloat(b)) }, cp.log))
+	})
 	if embedded != nil {
 		g.Go(func() error {
 			select {

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
 // metrics are the control plane's Prometheus metrics, on a registry of
@@ -20,6 +22,44 @@ type metrics struct {
 	version     prometheus.Gauge
 	etcdLatency *prometheus.HistogramVec
 	leader      *prometheus.GaugeVec
+	// refreshErrors counts failed bundle endpoint fetches by trust domain.
+	refreshErrors *prometheus.CounterVec
+}
+
+// bundleCollector reports the sequence and age of every stored bundle at
+// scrape time, from the view (so deleted bundles disappear).
+type bundleCollector struct {
+	bundles  func() []*meshfedv1.Bundle
+	now      func() time.Time
+	sequence *prometheus.Desc
+	age      *prometheus.Desc
+}
+
+func newBundleCollector(bundles func() []*meshfedv1.Bundle) *bundleCollector {
+	return &bundleCollector{
+		bundles: bundles,
+		now:     time.Now,
+		sequence: prometheus.NewDesc("meshfed_bundle_sequence",
+			"spiffe_sequence of the stored trust bundle.", []string{"trust_domain"}, nil),
+		age: prometheus.NewDesc("meshfed_bundle_age_seconds",
+			"Time since the stored trust bundle was last written.", []string{"trust_domain"}, nil),
+	}
+}
+
+func (c *bundleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.sequence
+	ch <- c.age
+}
+
+func (c *bundleCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	for _, b := range c.bundles() {
+		td := b.GetTrustDomain()
+		ch <- prometheus.MustNewConstMetric(c.sequence, prometheus.GaugeValue, float64(b.GetSequence()), td)
+		if b.GetUpdatedAt() != nil {
+			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, now.Sub(b.GetUpdatedAt().AsTime()).Seconds(), td)
+		}
+	}
 }
 
 func newMetrics() *metrics {
@@ -45,8 +85,11 @@ func newMetrics() *metrics {
 		leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "meshfed_leader", Help: "1 while this replica is the elected leader of a singleton job.",
 		}, []string{"job"}),
+		refreshErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshfed_bundle_refresh_errors_total", Help: "Failed fetches of a trust domain's bundle from its bundle endpoint.",
+		}, []string{"trust_domain"}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.watches, m.version, m.etcdLatency, m.leader,
+	m.registry.MustRegister(m.requests, m.latency, m.watches, m.version, m.etcdLatency, m.leader, m.refreshErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

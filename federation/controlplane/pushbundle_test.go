@@ -68,6 +68,9 @@ func TestGatewayPushesItsOwnBundleOnly(t *testing.T) {
 		Bundle: &meshfedv1.Bundle{TrustDomain: "a.test", Jwks: jwks(3, newCA)}}); err != nil {
 		t.Fatalf("push new only: %v", err)
 	}
+	if got, err := admin.Admin.GetBundle(ctx(t), &meshfedv1.GetBundleRequest{TrustDomain: "a.test"}); err != nil || got.GetBundle().GetSource() != "gateway "+gwID(t, "a.test", "a", "gw2").String() {
+		t.Fatalf("pushed bundle: %v %v, want source gateway <id>", got, err)
+	}
 
 	// 3. A fresh connection with an old-CA SVID no longer verifies.
 	waitFor(t, "the old CA to be refused", func() bool {

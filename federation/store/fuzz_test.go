@@ -15,6 +15,8 @@ func FuzzParseKey(f *testing.F) {
 		"exports/eu-1/demo/echo",
 		"bundles/example.org",
 		"policies/demo/echo/failover",
+		"bundle-endpoints/example.org",
+		"bundle-endpoints/a/b",
 		store.ElectionPrefix + "694d8f0a1b2c3d4e",
 		"",
 		"clusters/",
@@ -37,11 +39,12 @@ func FuzzParseKey(f *testing.F) {
 		prefix string
 		parts  int
 	}{
-		store.KindCluster:  {"clusters/", 1},
-		store.KindPresence: {"presence/", 2},
-		store.KindExport:   {"exports/", 3},
-		store.KindBundle:   {"bundles/", 1},
-		store.KindPolicy:   {"policies/", 3},
+		store.KindCluster:        {"clusters/", 1},
+		store.KindPresence:       {"presence/", 2},
+		store.KindExport:         {"exports/", 3},
+		store.KindBundle:         {"bundles/", 1},
+		store.KindPolicy:         {"policies/", 3},
+		store.KindBundleEndpoint: {"bundle-endpoints/", 1},
 	}
 	f.Fuzz(func(t *testing.T, key string) {
 		kind, name, err := store.ParseKey(key)

@@ -10,11 +10,12 @@ const Prefix = "/meshfed/v1/"
 
 // Sub-prefixes, relative to Prefix.
 const (
-	clustersPrefix = "clusters/"
-	presencePrefix = "presence/"
-	exportsPrefix  = "exports/"
-	bundlesPrefix  = "bundles/"
-	policiesPrefix = "policies/"
+	clustersPrefix  = "clusters/"
+	presencePrefix  = "presence/"
+	exportsPrefix   = "exports/"
+	bundlesPrefix   = "bundles/"
+	policiesPrefix  = "policies/"
+	endpointsPrefix = "bundle-endpoints/"
 	// ElectionPrefix is where federation/leader campaigns, relative to Prefix.
 	ElectionPrefix = "election/"
 )
@@ -30,6 +31,7 @@ const (
 	KindExport
 	KindBundle
 	KindPolicy
+	KindBundleEndpoint
 )
 
 func (k Kind) String() string {
@@ -44,6 +46,8 @@ func (k Kind) String() string {
 		return "bundle"
 	case KindPolicy:
 		return "policy"
+	case KindBundleEndpoint:
+		return "bundle endpoint"
 	}
 	return "unknown"
 }
@@ -54,6 +58,7 @@ func exportKey(cluster, ns, name string) string {
 	return exportsPrefix + cluster + "/" + ns + "/" + name
 }
 func bundleKey(td string) string             { return bundlesPrefix + td }
+func endpointKey(td string) string           { return endpointsPrefix + td }
 func policyKey(ns, name, kind string) string { return policiesPrefix + ns + "/" + name + "/" + kind }
 
 // ParseKey splits a key relative to Prefix into its kind and the object's
@@ -70,6 +75,7 @@ func ParseKey(key string) (Kind, string, error) {
 		{exportsPrefix, KindExport, 3},
 		{bundlesPrefix, KindBundle, 1},
 		{policiesPrefix, KindPolicy, 3},
+		{endpointsPrefix, KindBundleEndpoint, 1},
 	} {
 		if rest, ok := strings.CutPrefix(key, p.prefix); ok {
 			parts := strings.Split(rest, "/")

@@ -43,6 +43,8 @@ func decode(kind Kind, value []byte) (proto.Message, error) {
 		m = newBundle()
 	case KindPolicy:
 		m = newPolicy()
+	case KindBundleEndpoint:
+		m = newBundleEndpoint()
 	default:
 		return nil, fmt.Errorf("store: no decoder for kind %v", kind)
 	}

@@ -372,6 +372,14 @@ func (v *View) Bundle(trustDomain string) (*meshfedv1.Bundle, bool) {
 	return b, ok
 }
 
+// Bundles returns every stored bundle, sorted by trust domain. The
+// records are shared and must not be modified.
+func (v *View) Bundles() []*meshfedv1.Bundle {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return sortedValues(v.bundles)
+}
+
 // Cluster returns a cluster record, if any. The result is shared and must
 // not be modified.
 func (v *View) Cluster(name string) (*meshfedv1.Cluster, bool) {

@@ -133,13 +133,19 @@ Document:
 
 func TestBundleTable(t *testing.T) {
 	b := testBundle(t, 4, 5*time.Minute)
-	b.UpdatedAt = ts(0)
+	b.UpdatedAt, b.Source = ts(0), "admin"
+	now := ts(0).AsTime().Add(90 * time.Second)
+	fetched := &meshfedv1.BundleEndpoint{TrustDomain: "eu-1.example.org", Url: "https://spire:8443", Profile: "https_web",
+		LastAttempt: ts(0), NextRefresh: timestamppb.New(now.Add(210 * time.Second)), LastError: strings.Repeat("x", 100)}
+	pending := &meshfedv1.BundleEndpoint{TrustDomain: "us-1.example.org", Url: "https://spire:8443", Profile: "https_web"}
 	got := table(func(w io.Writer) {
-		bundleTable(w, &meshfedv1.ListBundlesResponse{Bundles: []*meshfedv1.Bundle{b, {TrustDomain: "broken.example.org", Jwks: []byte("{")}}})
+		bundleTable(w, &meshfedv1.ListBundlesResponse{Bundles: []*meshfedv1.Bundle{b, {TrustDomain: "broken.example.org", Jwks: []byte("{")}},
+			Endpoints: []*meshfedv1.BundleEndpoint{fetched, pending}}, now)
 	})
-	want := `TRUST DOMAIN         SEQUENCE   REFRESH HINT   X509 AUTHORITIES   JWT AUTHORITIES   UPDATED
-eu-1.example.org     4          5m0s           1                  0                 2026-11-22T12:00:00Z
-broken.example.org   0          <none>         ?                  ?                 <unknown>
+	want := `TRUST DOMAIN         SOURCE   SEQUENCE   KEYS   AGE         NEXT REFRESH   LAST ERROR
+broken.example.org   <none>   0          ?      <unknown>   -              -
+eu-1.example.org     admin    4          1      90s         in 3m30s       ` + strings.Repeat("x", 80) + `...
+us-1.example.org     <none>   <none>     0      <none>      now            <none>
 `
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

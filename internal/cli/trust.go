@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -25,9 +28,11 @@ func newTrustCommand(a *app) *cobra.Command {
 control plane keeps one trust bundle per trust domain and hands all of
 them to every gateway, so that gateways can authenticate each other and
 workloads across clusters.`,
-		`  meshfed trust set eu-1.example.org -f eu-1-bundle.json
+		`  meshfed trust set eu-1.example.org --bundle eu-1-bundle.json
+  meshfed trust endpoint eu-1.example.org --url https://spire.eu-1.example.org:8443 --profile https_web
   meshfed trust list`,
-		newTrustListCommand(a), newTrustGetCommand(a), newTrustSetCommand(a), newTrustDeleteCommand(a))
+		newTrustListCommand(a), newTrustGetCommand(a), newTrustSetCommand(a), newTrustDeleteCommand(a),
+		newTrustEndpointCommand(a), newTrustRefreshCommand(a))
 }
 
 func newTrustDeleteCommand(a *app) *cobra.Command {
@@ -59,8 +64,11 @@ bundle.`,
 func newTrustListCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List trust bundles",
-		Long:  `List the trust bundle of every trust domain with its sequence number and key counts.`,
+		Short: "List trust bundles and bundle endpoints",
+		Long: `List every trust domain with a stored bundle or a bundle endpoint: who
+wrote the bundle (admin, a gateway, or an endpoint URL), its sequence
+number, key count and age, and for trust domains fetched from a bundle
+endpoint when the next fetch is due and the last fetch error.`,
 		Example: `  meshfed trust list
   meshfed trust list -o json`,
 		Args: noArgs,
@@ -72,21 +80,62 @@ func newTrustListCommand(a *app) *cobra.Command {
 			if err != nil {
 				return s.fail(err, "")
 			}
-			return printOutput(a.streams.Out, out.value, resp, func(w io.Writer) { bundleTable(w, resp) })
+			return printOutput(a.streams.Out, out.value, resp, func(w io.Writer) { bundleTable(w, resp, time.Now()) })
 		})
 	}
 	return cmd
 }
 
-func bundleTable(w io.Writer, resp *meshfedv1.ListBundlesResponse) {
-	row(w, "TRUST DOMAIN", "SEQUENCE", "REFRESH HINT", "X509 AUTHORITIES", "JWT AUTHORITIES", "UPDATED")
+// maxErrorCell truncates the last error in the list table; trust show
+// prints it whole.
+const maxErrorCell = 80
+
+func bundleTable(w io.Writer, resp *meshfedv1.ListBundlesResponse, now time.Time) {
+	bundles := map[string]*meshfedv1.Bundle{}
+	endpoints := map[string]*meshfedv1.BundleEndpoint{}
 	for _, b := range resp.GetBundles() {
-		x509s, jwts := "?", "?"
-		if sb, err := parseStored(b); err == nil {
-			x509s, jwts = strconv.Itoa(len(sb.X509Authorities())), strconv.Itoa(len(sb.JWTAuthorities()))
-		}
-		row(w, b.GetTrustDomain(), strconv.FormatUint(b.GetSequence(), 10), refreshHint(b), x509s, jwts, timestamp(b.GetUpdatedAt()))
+		bundles[b.GetTrustDomain()] = b
 	}
+	for _, e := range resp.GetEndpoints() {
+		endpoints[e.GetTrustDomain()] = e
+	}
+	tds := sortedKeys(bundles)
+	for _, td := range sortedKeys(endpoints) {
+		if _, ok := bundles[td]; !ok {
+			tds = append(tds, td)
+		}
+	}
+	sort.Strings(tds)
+	row(w, "TRUST DOMAIN", "SOURCE", "SEQUENCE", "KEYS", "AGE", "NEXT REFRESH", "LAST ERROR")
+	for _, td := range tds {
+		source, seq, keys, updated := "<none>", "<none>", "0", "<none>"
+		if b, ok := bundles[td]; ok {
+			source, seq, keys, updated = orNone(b.GetSource()), strconv.FormatUint(b.GetSequence(), 10), "?", age(b.GetUpdatedAt(), now)
+			if sb, err := parseStored(b); err == nil {
+				keys = strconv.Itoa(len(sb.X509Authorities()) + len(sb.JWTAuthorities()))
+			}
+		}
+		next, lastErr := "-", "-"
+		if e, ok := endpoints[td]; ok {
+			next, lastErr = nextRefresh(e, now), orNone(e.GetLastError())
+			if len(lastErr) > maxErrorCell {
+				lastErr = lastErr[:maxErrorCell] + "..."
+			}
+		}
+		row(w, td, source, seq, keys, updated, next, lastErr)
+	}
+}
+
+// nextRefresh says when the fetcher next fetches e.
+func nextRefresh(e *meshfedv1.BundleEndpoint, now time.Time) string {
+	if e.GetNextRefresh() == nil || (e.GetRefreshRequestedAt() != nil && e.GetLastAttempt() != nil && e.GetRefreshRequestedAt().AsTime().After(e.GetLastAttempt().AsTime())) {
+		return "now"
+	}
+	d := e.GetNextRefresh().AsTime().Sub(now)
+	if d <= 0 {
+		return "now"
+	}
+	return "in " + d.Round(time.Second).String()
 }
 
 func parseStored(b *meshfedv1.Bundle) (*spiffebundle.Bundle, error) {
@@ -106,25 +155,39 @@ func refreshHint(b *meshfedv1.Bundle) string {
 
 func newTrustGetCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "get TRUST_DOMAIN",
-		Short: "Show the trust bundle of one trust domain",
-		Long: `Show a trust bundle: its sequence number, refresh hint, and the X.509 and
-JWT authorities it holds. With -o json or yaml the JWKS document is in the
-"jwks" field, base64-encoded.`,
-		Example: `  meshfed trust get eu-1.example.org
-  meshfed trust get eu-1.example.org -o json | jq -r .bundle.jwks | base64 -d`,
+		Use:     "get TRUST_DOMAIN",
+		Aliases: []string{"show"},
+		Short:   "Show the trust bundle of one trust domain",
+		Long: `Show a trust bundle: its source, sequence number, refresh hint, and the
+X.509 and JWT authorities it holds. With -o json or yaml the JWKS document
+is in the "jwks" field, base64-encoded. --format json prints the SPIFFE
+bundle document itself, --format pem its X.509 authorities as PEM.`,
+		Example: `  meshfed trust show eu-1.example.org
+  meshfed trust show eu-1.example.org --format json > eu-1.json
+  meshfed trust show eu-1.example.org --format pem > eu-1-ca.pem`,
 		Args: positional("TRUST_DOMAIN"),
 	}
 	out := addOutputFlag(cmd)
+	format := &enumFlag{allowed: []string{"json", "pem"}}
+	cmd.Flags().Var(format, "format", "print the bundle document: json (SPIFFE bundle, JWKS) or pem (X.509 authorities)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		td := args[0]
 		if err := schema.ValidateTrustDomain("bundle", "trust_domain", td); err != nil {
 			return err
 		}
+		if format.value != "" && cmd.Flags().Changed("output") {
+			return usagef("--format and --output cannot be used together")
+		}
 		return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
 			resp, err := s.admin.GetBundle(ctx, &meshfedv1.GetBundleRequest{TrustDomain: td})
 			if err != nil {
 				return s.fail(err, fmt.Sprintf("trust bundle of %q", td))
+			}
+			switch format.value {
+			case "json":
+				return writeBundleJSON(a.streams.Out, resp.GetBundle())
+			case "pem":
+				return writeBundlePEM(a.streams.Out, resp.GetBundle())
 			}
 			return printOutput(a.streams.Out, out.value, resp, func(w io.Writer) { bundleDetail(w, resp.GetBundle()) })
 		})
@@ -132,8 +195,37 @@ JWT authorities it holds. With -o json or yaml the JWKS document is in the
 	return cmd
 }
 
+// writeBundleJSON prints the stored SPIFFE bundle document, indented.
+func writeBundleJSON(w io.Writer, b *meshfedv1.Bundle) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b.GetJwks(), "", "  "); err != nil {
+		return fmt.Errorf("trust bundle of %q: stored document is not JSON: %w", b.GetTrustDomain(), err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// writeBundlePEM prints the X.509 authorities of a stored bundle as PEM.
+func writeBundlePEM(w io.Writer, b *meshfedv1.Bundle) error {
+	sb, err := parseStored(b)
+	if err != nil {
+		return fmt.Errorf("trust bundle of %q: cannot parse the stored document: %w", b.GetTrustDomain(), err)
+	}
+	if len(sb.X509Authorities()) == 0 {
+		return fmt.Errorf("trust bundle of %q holds no X.509 authorities (only JWT keys); use --format json", b.GetTrustDomain())
+	}
+	for _, c := range sb.X509Authorities() {
+		if err := pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func bundleDetail(w io.Writer, b *meshfedv1.Bundle) {
 	row(w, "Trust domain:", b.GetTrustDomain())
+	row(w, "Source:", orNone(b.GetSource()))
 	row(w, "Sequence:", strconv.FormatUint(b.GetSequence(), 10))
 	row(w, "Refresh hint:", refreshHint(b))
 	row(w, "Updated:", timestamp(b.GetUpdatedAt()))
@@ -158,7 +250,7 @@ func newTrustSetCommand(a *app) *cobra.Command {
 		sequence uint64
 	)
 	cmd := &cobra.Command{
-		Use:   "set TRUST_DOMAIN -f BUNDLE_FILE",
+		Use:   "set TRUST_DOMAIN --bundle BUNDLE_FILE",
 		Short: "Set the trust bundle of a trust domain",
 		Long: `Set (create or replace) the trust bundle of a trust domain from a file,
 "-" for standard input. The file is either a SPIFFE bundle document (a
@@ -168,20 +260,22 @@ spiffe_refresh_hint are kept, or PEM CA certificates, which become a
 bundle with sequence 1 (or --sequence). The bundle is validated before the
 control plane is contacted.`,
 		Example: `  spire-server bundle show -format spiffe > eu-1.json
-  meshfed trust set eu-1.example.org -f eu-1.json
-  meshfed trust set onprem.example.org -f ca.pem --sequence 7`,
+  meshfed trust set eu-1.example.org --bundle eu-1.json
+  meshfed trust set onprem.example.org --bundle ca.pem --sequence 7`,
 		Args: positional("TRUST_DOMAIN"),
 	}
 	out := addOutputFlag(cmd)
-	cmd.Flags().StringVarP(&file, "file", "f", "", `bundle file, JWKS or PEM; "-" reads standard input (required)`)
+	cmd.Flags().StringVarP(&file, "bundle", "f", "", `bundle file, JWKS or PEM; "-" reads standard input (required)`)
+	cmd.Flags().StringVar(&file, "file", "", "same as --bundle")
+	cmd.MarkFlagsMutuallyExclusive("bundle", "file")
 	cmd.Flags().Uint64Var(&sequence, "sequence", 0, "sequence number to record, overriding the file's")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		td := args[0]
 		if err := schema.ValidateTrustDomain("bundle", "trust_domain", td); err != nil {
 			return err
 		}
-		if err := requireFlags(cmd, "file"); err != nil {
-			return err
+		if !cmd.Flags().Changed("file") && !cmd.Flags().Changed("bundle") {
+			return usagef(`flag --bundle (or -f, --file) is required: bundle file, JWKS or PEM; "-" reads standard input`)
 		}
 		if cmd.Flags().Changed("sequence") && sequence == 0 {
 			return usagef("--sequence 0: sequence numbers start at 1")
@@ -293,4 +387,100 @@ func displayName(path string) string {
 		return "standard input"
 	}
 	return path
+}
+
+func newTrustEndpointCommand(a *app) *cobra.Command {
+	var (
+		url, profile, endpointID string
+		del                      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "endpoint TRUST_DOMAIN --url URL --profile https_web|https_spiffe [--endpoint-id ID]",
+		Short: "Fetch a trust domain's bundle from its SPIFFE bundle endpoint",
+		Long: `Configure the SPIFFE bundle endpoint of a trust domain (for example its
+SPIRE server's federation endpoint). The elected control-plane replica
+fetches the bundle from it at once, then again per the bundle's refresh
+hint (between 10 s and 1 h, 5 min without a hint), keeping the last good
+bundle and backing off when a fetch fails; meshfed trust list shows the
+next fetch and the last error.
+
+Profile https_web authenticates the endpoint with Web PKI (the system
+roots). Profile https_spiffe authenticates it with the trust domain's
+currently stored bundle and --endpoint-id, the endpoint's SPIFFE ID: store
+an initial bundle first with meshfed trust set. --delete stops fetching
+and keeps the stored bundle.`,
+		Example: `  meshfed trust endpoint eu-1.example.org --url https://spire.eu-1.example.org:8443 --profile https_web
+  meshfed trust set eu-1.example.org --bundle eu-1.json
+  meshfed trust endpoint eu-1.example.org --url https://10.0.0.5:8443 --profile https_spiffe \
+      --endpoint-id spiffe://eu-1.example.org/spire/server
+  meshfed trust endpoint eu-1.example.org --delete`,
+		Args: positional("TRUST_DOMAIN"),
+	}
+	out := addOutputFlag(cmd)
+	cmd.Flags().StringVar(&url, "url", "", "https URL of the bundle endpoint (required)")
+	cmd.Flags().StringVar(&profile, "profile", "", "endpoint profile: https_web or https_spiffe (required)")
+	cmd.Flags().StringVar(&endpointID, "endpoint-id", "", "SPIFFE ID of the endpoint (https_spiffe only)")
+	cmd.Flags().BoolVar(&del, "delete", false, "stop fetching this trust domain's bundle (the stored bundle stays)")
+	cmd.MarkFlagsMutuallyExclusive("delete", "url")
+	cmd.MarkFlagsMutuallyExclusive("delete", "profile")
+	cmd.MarkFlagsMutuallyExclusive("delete", "endpoint-id")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		td := args[0]
+		if err := schema.ValidateTrustDomain("bundle endpoint", "trust_domain", td); err != nil {
+			return err
+		}
+		if del {
+			return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
+				if _, err := s.admin.DeleteBundleEndpoint(ctx, &meshfedv1.DeleteBundleEndpointRequest{TrustDomain: td}); err != nil {
+					return s.fail(err, fmt.Sprintf("bundle endpoint of %q", td))
+				}
+				fmt.Fprintf(a.streams.Out, "bundle endpoint of %q deleted; its stored bundle stays\n", td)
+				return nil
+			})
+		}
+		if err := requireFlags(cmd, "url", "profile"); err != nil {
+			return err
+		}
+		e := &meshfedv1.BundleEndpoint{TrustDomain: td, Url: url, Profile: profile, EndpointSpiffeId: endpointID}
+		if err := schema.ValidateBundleEndpoint(e); err != nil {
+			return err
+		}
+		return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
+			resp, err := s.admin.PutBundleEndpoint(ctx, &meshfedv1.PutBundleEndpointRequest{Endpoint: e})
+			if err != nil {
+				return s.fail(err, fmt.Sprintf("bundle endpoint of %q", td))
+			}
+			return printOutput(a.streams.Out, out.value, resp, func(w io.Writer) {
+				fmt.Fprintf(w, "bundle endpoint of %q set to %s (%s); fetching now, see meshfed trust list\n", td, url, profile)
+			})
+		})
+	}
+	return cmd
+}
+
+func newTrustRefreshCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "refresh TRUST_DOMAIN",
+		Short: "Fetch a trust domain's bundle from its bundle endpoint now",
+		Long: `Ask the elected control-plane replica to fetch the bundle of a trust
+domain from its configured bundle endpoint now, instead of waiting for the
+next scheduled fetch. The command returns once the request is recorded;
+meshfed trust list shows the outcome.`,
+		Example: `  meshfed trust refresh eu-1.example.org
+  meshfed trust list`,
+		Args: positional("TRUST_DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			td := args[0]
+			if err := schema.ValidateTrustDomain("bundle endpoint", "trust_domain", td); err != nil {
+				return err
+			}
+			return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
+				if _, err := s.admin.RefreshBundle(ctx, &meshfedv1.RefreshBundleRequest{TrustDomain: td}); err != nil {
+					return s.fail(err, fmt.Sprintf("bundle endpoint of %q", td))
+				}
+				fmt.Fprintf(a.streams.Out, "refresh of %q requested; see meshfed trust list\n", td)
+				return nil
+			})
+		},
+	}
 }

@@ -832,8 +832,10 @@ func (*ListBundlesRequest) Descriptor() ([]byte, []int) {
 }
 
 type ListBundlesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bundles       []*Bundle              `protobuf:"bytes,1,rep,name=bundles,proto3" json:"bundles,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Bundles []*Bundle              `protobuf:"bytes,1,rep,name=bundles,proto3" json:"bundles,omitempty"`
+	// endpoints are the configured bundle endpoints with their fetch status.
+	Endpoints     []*BundleEndpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -871,6 +873,13 @@ func (*ListBundlesResponse) Descriptor() ([]byte, []int) {
 func (x *ListBundlesResponse) GetBundles() []*Bundle {
 	if x != nil {
 		return x.Bundles
+	}
+	return nil
+}
+
+func (x *ListBundlesResponse) GetEndpoints() []*BundleEndpoint {
+	if x != nil {
+		return x.Endpoints
 	}
 	return nil
 }
@@ -955,6 +964,345 @@ func (*DeleteBundleResponse) Descriptor() ([]byte, []int) {
 	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
+// PutBundleEndpoint creates or replaces the endpoint of a trust domain
+// (only the configuration fields are taken; the status is kept) and asks
+// for a fetch now.
+type PutBundleEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      *BundleEndpoint        `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBundleEndpointRequest) Reset() {
+	*x = PutBundleEndpointRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBundleEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBundleEndpointRequest) ProtoMessage() {}
+
+func (x *PutBundleEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBundleEndpointRequest.ProtoReflect.Descriptor instead.
+func (*PutBundleEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PutBundleEndpointRequest) GetEndpoint() *BundleEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+type PutBundleEndpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      *BundleEndpoint        `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBundleEndpointResponse) Reset() {
+	*x = PutBundleEndpointResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBundleEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBundleEndpointResponse) ProtoMessage() {}
+
+func (x *PutBundleEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBundleEndpointResponse.ProtoReflect.Descriptor instead.
+func (*PutBundleEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PutBundleEndpointResponse) GetEndpoint() *BundleEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+type DeleteBundleEndpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrustDomain   string                 `protobuf:"bytes,1,opt,name=trust_domain,json=trustDomain,proto3" json:"trust_domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBundleEndpointRequest) Reset() {
+	*x = DeleteBundleEndpointRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBundleEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBundleEndpointRequest) ProtoMessage() {}
+
+func (x *DeleteBundleEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBundleEndpointRequest.ProtoReflect.Descriptor instead.
+func (*DeleteBundleEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeleteBundleEndpointRequest) GetTrustDomain() string {
+	if x != nil {
+		return x.TrustDomain
+	}
+	return ""
+}
+
+type DeleteBundleEndpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteBundleEndpointResponse) Reset() {
+	*x = DeleteBundleEndpointResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteBundleEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteBundleEndpointResponse) ProtoMessage() {}
+
+func (x *DeleteBundleEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteBundleEndpointResponse.ProtoReflect.Descriptor instead.
+func (*DeleteBundleEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+type ListBundleEndpointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBundleEndpointsRequest) Reset() {
+	*x = ListBundleEndpointsRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBundleEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBundleEndpointsRequest) ProtoMessage() {}
+
+func (x *ListBundleEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBundleEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListBundleEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+type ListBundleEndpointsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoints     []*BundleEndpoint      `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBundleEndpointsResponse) Reset() {
+	*x = ListBundleEndpointsResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBundleEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBundleEndpointsResponse) ProtoMessage() {}
+
+func (x *ListBundleEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBundleEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListBundleEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListBundleEndpointsResponse) GetEndpoints() []*BundleEndpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+type RefreshBundleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TrustDomain   string                 `protobuf:"bytes,1,opt,name=trust_domain,json=trustDomain,proto3" json:"trust_domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshBundleRequest) Reset() {
+	*x = RefreshBundleRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshBundleRequest) ProtoMessage() {}
+
+func (x *RefreshBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshBundleRequest.ProtoReflect.Descriptor instead.
+func (*RefreshBundleRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RefreshBundleRequest) GetTrustDomain() string {
+	if x != nil {
+		return x.TrustDomain
+	}
+	return ""
+}
+
+type RefreshBundleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      *BundleEndpoint        `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshBundleResponse) Reset() {
+	*x = RefreshBundleResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshBundleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshBundleResponse) ProtoMessage() {}
+
+func (x *RefreshBundleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshBundleResponse.ProtoReflect.Descriptor instead.
+func (*RefreshBundleResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RefreshBundleResponse) GetEndpoint() *BundleEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
 type PutPolicyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Policy        *Policy                `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
@@ -964,7 +1312,7 @@ type PutPolicyRequest struct {
 
 func (x *PutPolicyRequest) Reset() {
 	*x = PutPolicyRequest{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[21]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1324,7 @@ func (x *PutPolicyRequest) String() string {
 func (*PutPolicyRequest) ProtoMessage() {}
 
 func (x *PutPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[21]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1337,7 @@ func (x *PutPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPolicyRequest.ProtoReflect.Descriptor instead.
 func (*PutPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutPolicyRequest) GetPolicy() *Policy {
@@ -1008,7 +1356,7 @@ type PutPolicyResponse struct {
 
 func (x *PutPolicyResponse) Reset() {
 	*x = PutPolicyResponse{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[22]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1368,7 @@ func (x *PutPolicyResponse) String() string {
 func (*PutPolicyResponse) ProtoMessage() {}
 
 func (x *PutPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[22]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1381,7 @@ func (x *PutPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPolicyResponse.ProtoReflect.Descriptor instead.
 func (*PutPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutPolicyResponse) GetPolicy() *Policy {
@@ -1054,7 +1402,7 @@ type GetPolicyRequest struct {
 
 func (x *GetPolicyRequest) Reset() {
 	*x = GetPolicyRequest{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[23]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1414,7 @@ func (x *GetPolicyRequest) String() string {
 func (*GetPolicyRequest) ProtoMessage() {}
 
 func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[23]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1427,7 @@ func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetPolicyRequest) GetNamespace() string {
@@ -1112,7 +1460,7 @@ type GetPolicyResponse struct {
 
 func (x *GetPolicyResponse) Reset() {
 	*x = GetPolicyResponse{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[24]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1472,7 @@ func (x *GetPolicyResponse) String() string {
 func (*GetPolicyResponse) ProtoMessage() {}
 
 func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[24]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1485,7 @@ func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetPolicyResponse) GetPolicy() *Policy {
@@ -1155,7 +1503,7 @@ type ListPoliciesRequest struct {
 
 func (x *ListPoliciesRequest) Reset() {
 	*x = ListPoliciesRequest{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[25]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1515,7 @@ func (x *ListPoliciesRequest) String() string {
 func (*ListPoliciesRequest) ProtoMessage() {}
 
 func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[25]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1528,7 @@ func (x *ListPoliciesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesRequest.ProtoReflect.Descriptor instead.
 func (*ListPoliciesRequest) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 type ListPoliciesResponse struct {
@@ -1192,7 +1540,7 @@ type ListPoliciesResponse struct {
 
 func (x *ListPoliciesResponse) Reset() {
 	*x = ListPoliciesResponse{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[26]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1552,7 @@ func (x *ListPoliciesResponse) String() string {
 func (*ListPoliciesResponse) ProtoMessage() {}
 
 func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[26]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1565,7 @@ func (x *ListPoliciesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoliciesResponse.ProtoReflect.Descriptor instead.
 func (*ListPoliciesResponse) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListPoliciesResponse) GetPolicies() []*Policy {
@@ -1238,7 +1586,7 @@ type DeletePolicyRequest struct {
 
 func (x *DeletePolicyRequest) Reset() {
 	*x = DeletePolicyRequest{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[27]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1598,7 @@ func (x *DeletePolicyRequest) String() string {
 func (*DeletePolicyRequest) ProtoMessage() {}
 
 func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[27]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1611,7 @@ func (x *DeletePolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyRequest.ProtoReflect.Descriptor instead.
 func (*DeletePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DeletePolicyRequest) GetNamespace() string {
@@ -1295,7 +1643,7 @@ type DeletePolicyResponse struct {
 
 func (x *DeletePolicyResponse) Reset() {
 	*x = DeletePolicyResponse{}
-	mi := &file_meshfed_v1_admin_proto_msgTypes[28]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1655,7 @@ func (x *DeletePolicyResponse) String() string {
 func (*DeletePolicyResponse) ProtoMessage() {}
 
 func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_admin_proto_msgTypes[28]
+	mi := &file_meshfed_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1668,7 @@ func (x *DeletePolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePolicyResponse.ProtoReflect.Descriptor instead.
 func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 var File_meshfed_v1_admin_proto protoreflect.FileDescriptor
@@ -1367,12 +1715,27 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\"?\n" +
 	"\x11GetBundleResponse\x12*\n" +
 	"\x06bundle\x18\x01 \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\"\x14\n" +
-	"\x12ListBundlesRequest\"C\n" +
+	"\x12ListBundlesRequest\"}\n" +
 	"\x13ListBundlesResponse\x12,\n" +
-	"\abundles\x18\x01 \x03(\v2\x12.meshfed.v1.BundleR\abundles\"8\n" +
+	"\abundles\x18\x01 \x03(\v2\x12.meshfed.v1.BundleR\abundles\x128\n" +
+	"\tendpoints\x18\x02 \x03(\v2\x1a.meshfed.v1.BundleEndpointR\tendpoints\"8\n" +
 	"\x13DeleteBundleRequest\x12!\n" +
 	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\"\x16\n" +
-	"\x14DeleteBundleResponse\">\n" +
+	"\x14DeleteBundleResponse\"R\n" +
+	"\x18PutBundleEndpointRequest\x126\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x1a.meshfed.v1.BundleEndpointR\bendpoint\"S\n" +
+	"\x19PutBundleEndpointResponse\x126\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x1a.meshfed.v1.BundleEndpointR\bendpoint\"@\n" +
+	"\x1bDeleteBundleEndpointRequest\x12!\n" +
+	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\"\x1e\n" +
+	"\x1cDeleteBundleEndpointResponse\"\x1c\n" +
+	"\x1aListBundleEndpointsRequest\"W\n" +
+	"\x1bListBundleEndpointsResponse\x128\n" +
+	"\tendpoints\x18\x01 \x03(\v2\x1a.meshfed.v1.BundleEndpointR\tendpoints\"9\n" +
+	"\x14RefreshBundleRequest\x12!\n" +
+	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\"O\n" +
+	"\x15RefreshBundleResponse\x126\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x1a.meshfed.v1.BundleEndpointR\bendpoint\">\n" +
 	"\x10PutPolicyRequest\x12*\n" +
 	"\x06policy\x18\x01 \x01(\v2\x12.meshfed.v1.PolicyR\x06policy\"?\n" +
 	"\x11PutPolicyResponse\x12*\n" +
@@ -1390,7 +1753,7 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\"\x16\n" +
-	"\x14DeletePolicyResponse2\xe2\b\n" +
+	"\x14DeletePolicyResponse2\xed\v\n" +
 	"\fAdminService\x12K\n" +
 	"\n" +
 	"PutCluster\x12\x1d.meshfed.v1.PutClusterRequest\x1a\x1e.meshfed.v1.PutClusterResponse\x12K\n" +
@@ -1403,7 +1766,11 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\tPutBundle\x12\x1c.meshfed.v1.PutBundleRequest\x1a\x1d.meshfed.v1.PutBundleResponse\x12H\n" +
 	"\tGetBundle\x12\x1c.meshfed.v1.GetBundleRequest\x1a\x1d.meshfed.v1.GetBundleResponse\x12N\n" +
 	"\vListBundles\x12\x1e.meshfed.v1.ListBundlesRequest\x1a\x1f.meshfed.v1.ListBundlesResponse\x12Q\n" +
-	"\fDeleteBundle\x12\x1f.meshfed.v1.DeleteBundleRequest\x1a .meshfed.v1.DeleteBundleResponse\x12H\n" +
+	"\fDeleteBundle\x12\x1f.meshfed.v1.DeleteBundleRequest\x1a .meshfed.v1.DeleteBundleResponse\x12`\n" +
+	"\x11PutBundleEndpoint\x12$.meshfed.v1.PutBundleEndpointRequest\x1a%.meshfed.v1.PutBundleEndpointResponse\x12i\n" +
+	"\x14DeleteBundleEndpoint\x12'.meshfed.v1.DeleteBundleEndpointRequest\x1a(.meshfed.v1.DeleteBundleEndpointResponse\x12f\n" +
+	"\x13ListBundleEndpoints\x12&.meshfed.v1.ListBundleEndpointsRequest\x1a'.meshfed.v1.ListBundleEndpointsResponse\x12T\n" +
+	"\rRefreshBundle\x12 .meshfed.v1.RefreshBundleRequest\x1a!.meshfed.v1.RefreshBundleResponse\x12H\n" +
 	"\tPutPolicy\x12\x1c.meshfed.v1.PutPolicyRequest\x1a\x1d.meshfed.v1.PutPolicyResponse\x12H\n" +
 	"\tGetPolicy\x12\x1c.meshfed.v1.GetPolicyRequest\x1a\x1d.meshfed.v1.GetPolicyResponse\x12Q\n" +
 	"\fListPolicies\x12\x1f.meshfed.v1.ListPoliciesRequest\x1a .meshfed.v1.ListPoliciesResponse\x12Q\n" +
@@ -1421,95 +1788,117 @@ func file_meshfed_v1_admin_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_admin_proto_rawDescData
 }
 
-var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_meshfed_v1_admin_proto_goTypes = []any{
-	(*PutClusterRequest)(nil),     // 0: meshfed.v1.PutClusterRequest
-	(*PutClusterResponse)(nil),    // 1: meshfed.v1.PutClusterResponse
-	(*GetClusterRequest)(nil),     // 2: meshfed.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),    // 3: meshfed.v1.GetClusterResponse
-	(*ListClustersRequest)(nil),   // 4: meshfed.v1.ListClustersRequest
-	(*ClusterStatus)(nil),         // 5: meshfed.v1.ClusterStatus
-	(*ListClustersResponse)(nil),  // 6: meshfed.v1.ListClustersResponse
-	(*DeleteClusterRequest)(nil),  // 7: meshfed.v1.DeleteClusterRequest
-	(*DeleteClusterResponse)(nil), // 8: meshfed.v1.DeleteClusterResponse
-	(*ListExportsRequest)(nil),    // 9: meshfed.v1.ListExportsRequest
-	(*ListExportsResponse)(nil),   // 10: meshfed.v1.ListExportsResponse
-	(*ListImportsRequest)(nil),    // 11: meshfed.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),   // 12: meshfed.v1.ListImportsResponse
-	(*PutBundleRequest)(nil),      // 13: meshfed.v1.PutBundleRequest
-	(*PutBundleResponse)(nil),     // 14: meshfed.v1.PutBundleResponse
-	(*GetBundleRequest)(nil),      // 15: meshfed.v1.GetBundleRequest
-	(*GetBundleResponse)(nil),     // 16: meshfed.v1.GetBundleResponse
-	(*ListBundlesRequest)(nil),    // 17: meshfed.v1.ListBundlesRequest
-	(*ListBundlesResponse)(nil),   // 18: meshfed.v1.ListBundlesResponse
-	(*DeleteBundleRequest)(nil),   // 19: meshfed.v1.DeleteBundleRequest
-	(*DeleteBundleResponse)(nil),  // 20: meshfed.v1.DeleteBundleResponse
-	(*PutPolicyRequest)(nil),      // 21: meshfed.v1.PutPolicyRequest
-	(*PutPolicyResponse)(nil),     // 22: meshfed.v1.PutPolicyResponse
-	(*GetPolicyRequest)(nil),      // 23: meshfed.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),     // 24: meshfed.v1.GetPolicyResponse
-	(*ListPoliciesRequest)(nil),   // 25: meshfed.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),  // 26: meshfed.v1.ListPoliciesResponse
-	(*DeletePolicyRequest)(nil),   // 27: meshfed.v1.DeletePolicyRequest
-	(*DeletePolicyResponse)(nil),  // 28: meshfed.v1.DeletePolicyResponse
-	(*Cluster)(nil),               // 29: meshfed.v1.Cluster
-	(*Presence)(nil),              // 30: meshfed.v1.Presence
-	(*Export)(nil),                // 31: meshfed.v1.Export
-	(*Import)(nil),                // 32: meshfed.v1.Import
-	(*Bundle)(nil),                // 33: meshfed.v1.Bundle
-	(*Policy)(nil),                // 34: meshfed.v1.Policy
+	(*PutClusterRequest)(nil),            // 0: meshfed.v1.PutClusterRequest
+	(*PutClusterResponse)(nil),           // 1: meshfed.v1.PutClusterResponse
+	(*GetClusterRequest)(nil),            // 2: meshfed.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),           // 3: meshfed.v1.GetClusterResponse
+	(*ListClustersRequest)(nil),          // 4: meshfed.v1.ListClustersRequest
+	(*ClusterStatus)(nil),                // 5: meshfed.v1.ClusterStatus
+	(*ListClustersResponse)(nil),         // 6: meshfed.v1.ListClustersResponse
+	(*DeleteClusterRequest)(nil),         // 7: meshfed.v1.DeleteClusterRequest
+	(*DeleteClusterResponse)(nil),        // 8: meshfed.v1.DeleteClusterResponse
+	(*ListExportsRequest)(nil),           // 9: meshfed.v1.ListExportsRequest
+	(*ListExportsResponse)(nil),          // 10: meshfed.v1.ListExportsResponse
+	(*ListImportsRequest)(nil),           // 11: meshfed.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),          // 12: meshfed.v1.ListImportsResponse
+	(*PutBundleRequest)(nil),             // 13: meshfed.v1.PutBundleRequest
+	(*PutBundleResponse)(nil),            // 14: meshfed.v1.PutBundleResponse
+	(*GetBundleRequest)(nil),             // 15: meshfed.v1.GetBundleRequest
+	(*GetBundleResponse)(nil),            // 16: meshfed.v1.GetBundleResponse
+	(*ListBundlesRequest)(nil),           // 17: meshfed.v1.ListBundlesRequest
+	(*ListBundlesResponse)(nil),          // 18: meshfed.v1.ListBundlesResponse
+	(*DeleteBundleRequest)(nil),          // 19: meshfed.v1.DeleteBundleRequest
+	(*DeleteBundleResponse)(nil),         // 20: meshfed.v1.DeleteBundleResponse
+	(*PutBundleEndpointRequest)(nil),     // 21: meshfed.v1.PutBundleEndpointRequest
+	(*PutBundleEndpointResponse)(nil),    // 22: meshfed.v1.PutBundleEndpointResponse
+	(*DeleteBundleEndpointRequest)(nil),  // 23: meshfed.v1.DeleteBundleEndpointRequest
+	(*DeleteBundleEndpointResponse)(nil), // 24: meshfed.v1.DeleteBundleEndpointResponse
+	(*ListBundleEndpointsRequest)(nil),   // 25: meshfed.v1.ListBundleEndpointsRequest
+	(*ListBundleEndpointsResponse)(nil),  // 26: meshfed.v1.ListBundleEndpointsResponse
+	(*RefreshBundleRequest)(nil),         // 27: meshfed.v1.RefreshBundleRequest
+	(*RefreshBundleResponse)(nil),        // 28: meshfed.v1.RefreshBundleResponse
+	(*PutPolicyRequest)(nil),             // 29: meshfed.v1.PutPolicyRequest
+	(*PutPolicyResponse)(nil),            // 30: meshfed.v1.PutPolicyResponse
+	(*GetPolicyRequest)(nil),             // 31: meshfed.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),            // 32: meshfed.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),          // 33: meshfed.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),         // 34: meshfed.v1.ListPoliciesResponse
+	(*DeletePolicyRequest)(nil),          // 35: meshfed.v1.DeletePolicyRequest
+	(*DeletePolicyResponse)(nil),         // 36: meshfed.v1.DeletePolicyResponse
+	(*Cluster)(nil),                      // 37: meshfed.v1.Cluster
+	(*Presence)(nil),                     // 38: meshfed.v1.Presence
+	(*Export)(nil),                       // 39: meshfed.v1.Export
+	(*Import)(nil),                       // 40: meshfed.v1.Import
+	(*Bundle)(nil),                       // 41: meshfed.v1.Bundle
+	(*BundleEndpoint)(nil),               // 42: meshfed.v1.BundleEndpoint
+	(*Policy)(nil),                       // 43: meshfed.v1.Policy
 }
 var file_meshfed_v1_admin_proto_depIdxs = []int32{
-	29, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
-	29, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	29, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	30, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
-	29, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
-	30, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
+	37, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
+	37, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	37, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	38, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
+	37, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
+	38, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
 	5,  // 6: meshfed.v1.ListClustersResponse.clusters:type_name -> meshfed.v1.ClusterStatus
-	31, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
-	32, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
-	33, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
-	33, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	33, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	33, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
-	34, // 13: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
-	34, // 14: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	34, // 15: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	34, // 16: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
-	0,  // 17: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
-	2,  // 18: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
-	4,  // 19: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
-	7,  // 20: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
-	9,  // 21: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
-	11, // 22: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
-	13, // 23: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
-	15, // 24: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
-	17, // 25: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
-	19, // 26: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
-	21, // 27: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
-	23, // 28: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
-	25, // 29: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
-	27, // 30: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
-	1,  // 31: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
-	3,  // 32: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
-	6,  // 33: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
-	8,  // 34: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
-	10, // 35: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
-	12, // 36: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
-	14, // 37: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
-	16, // 38: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
-	18, // 39: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
-	20, // 40: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
-	22, // 41: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
-	24, // 42: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
-	26, // 43: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
-	28, // 44: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
-	31, // [31:45] is the sub-list for method output_type
-	17, // [17:31] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	39, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
+	40, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
+	41, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
+	41, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	41, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	41, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
+	42, // 13: meshfed.v1.ListBundlesResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	42, // 14: meshfed.v1.PutBundleEndpointRequest.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	42, // 15: meshfed.v1.PutBundleEndpointResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	42, // 16: meshfed.v1.ListBundleEndpointsResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	42, // 17: meshfed.v1.RefreshBundleResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	43, // 18: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
+	43, // 19: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	43, // 20: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	43, // 21: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
+	0,  // 22: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
+	2,  // 23: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
+	4,  // 24: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
+	7,  // 25: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
+	9,  // 26: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
+	11, // 27: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
+	13, // 28: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
+	15, // 29: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
+	17, // 30: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
+	19, // 31: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
+	21, // 32: meshfed.v1.AdminService.PutBundleEndpoint:input_type -> meshfed.v1.PutBundleEndpointRequest
+	23, // 33: meshfed.v1.AdminService.DeleteBundleEndpoint:input_type -> meshfed.v1.DeleteBundleEndpointRequest
+	25, // 34: meshfed.v1.AdminService.ListBundleEndpoints:input_type -> meshfed.v1.ListBundleEndpointsRequest
+	27, // 35: meshfed.v1.AdminService.RefreshBundle:input_type -> meshfed.v1.RefreshBundleRequest
+	29, // 36: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
+	31, // 37: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
+	33, // 38: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
+	35, // 39: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
+	1,  // 40: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
+	3,  // 41: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
+	6,  // 42: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
+	8,  // 43: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
+	10, // 44: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
+	12, // 45: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
+	14, // 46: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
+	16, // 47: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
+	18, // 48: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
+	20, // 49: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
+	22, // 50: meshfed.v1.AdminService.PutBundleEndpoint:output_type -> meshfed.v1.PutBundleEndpointResponse
+	24, // 51: meshfed.v1.AdminService.DeleteBundleEndpoint:output_type -> meshfed.v1.DeleteBundleEndpointResponse
+	26, // 52: meshfed.v1.AdminService.ListBundleEndpoints:output_type -> meshfed.v1.ListBundleEndpointsResponse
+	28, // 53: meshfed.v1.AdminService.RefreshBundle:output_type -> meshfed.v1.RefreshBundleResponse
+	30, // 54: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
+	32, // 55: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
+	34, // 56: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
+	36, // 57: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
+	40, // [40:58] is the sub-list for method output_type
+	22, // [22:40] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_admin_proto_init() }
@@ -1524,7 +1913,7 @@ func file_meshfed_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_admin_proto_rawDesc), len(file_meshfed_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,20 +19,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_PutCluster_FullMethodName    = "/meshfed.v1.AdminService/PutCluster"
-	AdminService_GetCluster_FullMethodName    = "/meshfed.v1.AdminService/GetCluster"
-	AdminService_ListClusters_FullMethodName  = "/meshfed.v1.AdminService/ListClusters"
-	AdminService_DeleteCluster_FullMethodName = "/meshfed.v1.AdminService/DeleteCluster"
-	AdminService_ListExports_FullMethodName   = "/meshfed.v1.AdminService/ListExports"
-	AdminService_ListImports_FullMethodName   = "/meshfed.v1.AdminService/ListImports"
-	AdminService_PutBundle_FullMethodName     = "/meshfed.v1.AdminService/PutBundle"
-	AdminService_GetBundle_FullMethodName     = "/meshfed.v1.AdminService/GetBundle"
-	AdminService_ListBundles_FullMethodName   = "/meshfed.v1.AdminService/ListBundles"
-	AdminService_DeleteBundle_FullMethodName  = "/meshfed.v1.AdminService/DeleteBundle"
-	AdminService_PutPolicy_FullMethodName     = "/meshfed.v1.AdminService/PutPolicy"
-	AdminService_GetPolicy_FullMethodName     = "/meshfed.v1.AdminService/GetPolicy"
-	AdminService_ListPolicies_FullMethodName  = "/meshfed.v1.AdminService/ListPolicies"
-	AdminService_DeletePolicy_FullMethodName  = "/meshfed.v1.AdminService/DeletePolicy"
+	AdminService_PutCluster_FullMethodName           = "/meshfed.v1.AdminService/PutCluster"
+	AdminService_GetCluster_FullMethodName           = "/meshfed.v1.AdminService/GetCluster"
+	AdminService_ListClusters_FullMethodName         = "/meshfed.v1.AdminService/ListClusters"
+	AdminService_DeleteCluster_FullMethodName        = "/meshfed.v1.AdminService/DeleteCluster"
+	AdminService_ListExports_FullMethodName          = "/meshfed.v1.AdminService/ListExports"
+	AdminService_ListImports_FullMethodName          = "/meshfed.v1.AdminService/ListImports"
+	AdminService_PutBundle_FullMethodName            = "/meshfed.v1.AdminService/PutBundle"
+	AdminService_GetBundle_FullMethodName            = "/meshfed.v1.AdminService/GetBundle"
+	AdminService_ListBundles_FullMethodName          = "/meshfed.v1.AdminService/ListBundles"
+	AdminService_DeleteBundle_FullMethodName         = "/meshfed.v1.AdminService/DeleteBundle"
+	AdminService_PutBundleEndpoint_FullMethodName    = "/meshfed.v1.AdminService/PutBundleEndpoint"
+	AdminService_DeleteBundleEndpoint_FullMethodName = "/meshfed.v1.AdminService/DeleteBundleEndpoint"
+	AdminService_ListBundleEndpoints_FullMethodName  = "/meshfed.v1.AdminService/ListBundleEndpoints"
+	AdminService_RefreshBundle_FullMethodName        = "/meshfed.v1.AdminService/RefreshBundle"
+	AdminService_PutPolicy_FullMethodName            = "/meshfed.v1.AdminService/PutPolicy"
+	AdminService_GetPolicy_FullMethodName            = "/meshfed.v1.AdminService/GetPolicy"
+	AdminService_ListPolicies_FullMethodName         = "/meshfed.v1.AdminService/ListPolicies"
+	AdminService_DeletePolicy_FullMethodName         = "/meshfed.v1.AdminService/DeletePolicy"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -52,6 +56,12 @@ type AdminServiceClient interface {
 	GetBundle(ctx context.Context, in *GetBundleRequest, opts ...grpc.CallOption) (*GetBundleResponse, error)
 	ListBundles(ctx context.Context, in *ListBundlesRequest, opts ...grpc.CallOption) (*ListBundlesResponse, error)
 	DeleteBundle(ctx context.Context, in *DeleteBundleRequest, opts ...grpc.CallOption) (*DeleteBundleResponse, error)
+	PutBundleEndpoint(ctx context.Context, in *PutBundleEndpointRequest, opts ...grpc.CallOption) (*PutBundleEndpointResponse, error)
+	DeleteBundleEndpoint(ctx context.Context, in *DeleteBundleEndpointRequest, opts ...grpc.CallOption) (*DeleteBundleEndpointResponse, error)
+	ListBundleEndpoints(ctx context.Context, in *ListBundleEndpointsRequest, opts ...grpc.CallOption) (*ListBundleEndpointsResponse, error)
+	// RefreshBundle asks the elected fetcher to fetch a trust domain's
+	// bundle from its endpoint now.
+	RefreshBundle(ctx context.Context, in *RefreshBundleRequest, opts ...grpc.CallOption) (*RefreshBundleResponse, error)
 	PutPolicy(ctx context.Context, in *PutPolicyRequest, opts ...grpc.CallOption) (*PutPolicyResponse, error)
 	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
 	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
@@ -166,6 +176,46 @@ func (c *adminServiceClient) DeleteBundle(ctx context.Context, in *DeleteBundleR
 	return out, nil
 }
 
+func (c *adminServiceClient) PutBundleEndpoint(ctx context.Context, in *PutBundleEndpointRequest, opts ...grpc.CallOption) (*PutBundleEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutBundleEndpointResponse)
+	err := c.cc.Invoke(ctx, AdminService_PutBundleEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteBundleEndpoint(ctx context.Context, in *DeleteBundleEndpointRequest, opts ...grpc.CallOption) (*DeleteBundleEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteBundleEndpointResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteBundleEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListBundleEndpoints(ctx context.Context, in *ListBundleEndpointsRequest, opts ...grpc.CallOption) (*ListBundleEndpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBundleEndpointsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListBundleEndpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RefreshBundle(ctx context.Context, in *RefreshBundleRequest, opts ...grpc.CallOption) (*RefreshBundleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RefreshBundleResponse)
+	err := c.cc.Invoke(ctx, AdminService_RefreshBundle_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) PutPolicy(ctx context.Context, in *PutPolicyRequest, opts ...grpc.CallOption) (*PutPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PutPolicyResponse)
@@ -223,6 +273,12 @@ type AdminServiceServer interface {
 	GetBundle(context.Context, *GetBundleRequest) (*GetBundleResponse, error)
 	ListBundles(context.Context, *ListBundlesRequest) (*ListBundlesResponse, error)
 	DeleteBundle(context.Context, *DeleteBundleRequest) (*DeleteBundleResponse, error)
+	PutBundleEndpoint(context.Context, *PutBundleEndpointRequest) (*PutBundleEndpointResponse, error)
+	DeleteBundleEndpoint(context.Context, *DeleteBundleEndpointRequest) (*DeleteBundleEndpointResponse, error)
+	ListBundleEndpoints(context.Context, *ListBundleEndpointsRequest) (*ListBundleEndpointsResponse, error)
+	// RefreshBundle asks the elected fetcher to fetch a trust domain's
+	// bundle from its endpoint now.
+	RefreshBundle(context.Context, *RefreshBundleRequest) (*RefreshBundleResponse, error)
 	PutPolicy(context.Context, *PutPolicyRequest) (*PutPolicyResponse, error)
 	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
 	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
@@ -266,6 +322,18 @@ func (UnimplementedAdminServiceServer) ListBundles(context.Context, *ListBundles
 }
 func (UnimplementedAdminServiceServer) DeleteBundle(context.Context, *DeleteBundleRequest) (*DeleteBundleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteBundle not implemented")
+}
+func (UnimplementedAdminServiceServer) PutBundleEndpoint(context.Context, *PutBundleEndpointRequest) (*PutBundleEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutBundleEndpoint not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteBundleEndpoint(context.Context, *DeleteBundleEndpointRequest) (*DeleteBundleEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteBundleEndpoint not implemented")
+}
+func (UnimplementedAdminServiceServer) ListBundleEndpoints(context.Context, *ListBundleEndpointsRequest) (*ListBundleEndpointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBundleEndpoints not implemented")
+}
+func (UnimplementedAdminServiceServer) RefreshBundle(context.Context, *RefreshBundleRequest) (*RefreshBundleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RefreshBundle not implemented")
 }
 func (UnimplementedAdminServiceServer) PutPolicy(context.Context, *PutPolicyRequest) (*PutPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutPolicy not implemented")
@@ -480,6 +548,78 @@ func _AdminService_DeleteBundle_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PutBundleEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutBundleEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutBundleEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutBundleEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutBundleEndpoint(ctx, req.(*PutBundleEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteBundleEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteBundleEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteBundleEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteBundleEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteBundleEndpoint(ctx, req.(*DeleteBundleEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListBundleEndpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBundleEndpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListBundleEndpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListBundleEndpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListBundleEndpoints(ctx, req.(*ListBundleEndpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RefreshBundle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RefreshBundleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RefreshBundle(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RefreshBundle_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RefreshBundle(ctx, req.(*RefreshBundleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_PutPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PutPolicyRequest)
 	if err := dec(in); err != nil {
@@ -598,6 +738,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteBundle",
 			Handler:    _AdminService_DeleteBundle_Handler,
+		},
+		{
+			MethodName: "PutBundleEndpoint",
+			Handler:    _AdminService_PutBundleEndpoint_Handler,
+		},
+		{
+			MethodName: "DeleteBundleEndpoint",
+			Handler:    _AdminService_DeleteBundleEndpoint_Handler,
+		},
+		{
+			MethodName: "ListBundleEndpoints",
+			Handler:    _AdminService_ListBundleEndpoints_Handler,
+		},
+		{
+			MethodName: "RefreshBundle",
+			Handler:    _AdminService_RefreshBundle_Handler,
 		},
 		{
 			MethodName: "PutPolicy",

@@ -701,8 +701,11 @@ type Bundle struct {
 	Sequence           uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"` // spiffe_sequence
 	RefreshHintSeconds int64                  `protobuf:"varint,4,opt,name=refresh_hint_seconds,json=refreshHintSeconds,proto3" json:"refresh_hint_seconds,omitempty"`
 	UpdatedAt          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// source says who wrote it: "admin", "gateway <spiffe id>" or
+	// "endpoint <url>".
+	Source        string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Bundle) Reset() {
@@ -770,6 +773,134 @@ func (x *Bundle) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Bundle) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// BundleEndpoint configures fetching a trust domain's bundle from a SPIFFE
+// bundle endpoint. The admin writes the configuration fields; the elected
+// bundle fetcher writes the status fields.
+type BundleEndpoint struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TrustDomain      string                 `protobuf:"bytes,1,opt,name=trust_domain,json=trustDomain,proto3" json:"trust_domain,omitempty"`
+	Url              string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                                                     // https URL of the bundle endpoint
+	Profile          string                 `protobuf:"bytes,3,opt,name=profile,proto3" json:"profile,omitempty"`                                             // "https_web" or "https_spiffe"
+	EndpointSpiffeId string                 `protobuf:"bytes,4,opt,name=endpoint_spiffe_id,json=endpointSpiffeId,proto3" json:"endpoint_spiffe_id,omitempty"` // https_spiffe only: the endpoint's SPIFFE ID
+	// refresh_requested_at asks for a fetch now (meshfed trust refresh).
+	RefreshRequestedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=refresh_requested_at,json=refreshRequestedAt,proto3" json:"refresh_requested_at,omitempty"`
+	// Status, written by the fetcher.
+	LastAttempt   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	LastSuccess   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_success,json=lastSuccess,proto3" json:"last_success,omitempty"`
+	LastError     string                 `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"` // empty after a success
+	NextRefresh   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_refresh,json=nextRefresh,proto3" json:"next_refresh,omitempty"`
+	Failures      uint32                 `protobuf:"varint,10,opt,name=failures,proto3" json:"failures,omitempty"` // consecutive failed fetches (back-off)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundleEndpoint) Reset() {
+	*x = BundleEndpoint{}
+	mi := &file_meshfed_v1_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundleEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundleEndpoint) ProtoMessage() {}
+
+func (x *BundleEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundleEndpoint.ProtoReflect.Descriptor instead.
+func (*BundleEndpoint) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *BundleEndpoint) GetTrustDomain() string {
+	if x != nil {
+		return x.TrustDomain
+	}
+	return ""
+}
+
+func (x *BundleEndpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *BundleEndpoint) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *BundleEndpoint) GetEndpointSpiffeId() string {
+	if x != nil {
+		return x.EndpointSpiffeId
+	}
+	return ""
+}
+
+func (x *BundleEndpoint) GetRefreshRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshRequestedAt
+	}
+	return nil
+}
+
+func (x *BundleEndpoint) GetLastAttempt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttempt
+	}
+	return nil
+}
+
+func (x *BundleEndpoint) GetLastSuccess() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccess
+	}
+	return nil
+}
+
+func (x *BundleEndpoint) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *BundleEndpoint) GetNextRefresh() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRefresh
+	}
+	return nil
+}
+
+func (x *BundleEndpoint) GetFailures() uint32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
 // Policy is a per-service document (failover order, authorization). The
 // control plane validates its shape; the gateway and globallb interpret it.
 type Policy struct {
@@ -785,7 +916,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_meshfed_v1_types_proto_msgTypes[10]
+	mi := &file_meshfed_v1_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +928,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_meshfed_v1_types_proto_msgTypes[10]
+	mi := &file_meshfed_v1_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +941,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_meshfed_v1_types_proto_rawDescGZIP(), []int{10}
+	return file_meshfed_v1_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Policy) GetNamespace() string {
@@ -913,14 +1044,28 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\bclusters\x18\x04 \x03(\v2\x19.meshfed.v1.ImportClusterR\bclusters\x125\n" +
 	"\n" +
 	"conditions\x18\x05 \x03(\v2\x15.meshfed.v1.ConditionR\n" +
-	"conditions\"\xc8\x01\n" +
+	"conditions\"\xe0\x01\n" +
 	"\x06Bundle\x12!\n" +
 	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\fR\x04jwks\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x120\n" +
 	"\x14refresh_hint_seconds\x18\x04 \x01(\x03R\x12refreshHintSeconds\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa5\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\"\xd3\x03\n" +
+	"\x0eBundleEndpoint\x12!\n" +
+	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x18\n" +
+	"\aprofile\x18\x03 \x01(\tR\aprofile\x12,\n" +
+	"\x12endpoint_spiffe_id\x18\x04 \x01(\tR\x10endpointSpiffeId\x12L\n" +
+	"\x14refresh_requested_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x12refreshRequestedAt\x12=\n" +
+	"\flast_attempt\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastAttempt\x12=\n" +
+	"\flast_success\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vlastSuccess\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12=\n" +
+	"\fnext_refresh\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vnextRefresh\x12\x1a\n" +
+	"\bfailures\x18\n" +
+	" \x01(\rR\bfailures\"\xa5\x01\n" +
 	"\x06Policy\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -941,7 +1086,7 @@ func file_meshfed_v1_types_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_types_proto_rawDescData
 }
 
-var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_meshfed_v1_types_proto_goTypes = []any{
 	(*Locality)(nil),              // 0: meshfed.v1.Locality
 	(*Cluster)(nil),               // 1: meshfed.v1.Cluster
@@ -953,32 +1098,37 @@ var file_meshfed_v1_types_proto_goTypes = []any{
 	(*ImportCluster)(nil),         // 7: meshfed.v1.ImportCluster
 	(*Import)(nil),                // 8: meshfed.v1.Import
 	(*Bundle)(nil),                // 9: meshfed.v1.Bundle
-	(*Policy)(nil),                // 10: meshfed.v1.Policy
-	nil,                           // 11: meshfed.v1.Cluster.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*BundleEndpoint)(nil),        // 10: meshfed.v1.BundleEndpoint
+	(*Policy)(nil),                // 11: meshfed.v1.Policy
+	nil,                           // 12: meshfed.v1.Cluster.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_meshfed_v1_types_proto_depIdxs = []int32{
 	0,  // 0: meshfed.v1.Cluster.locality:type_name -> meshfed.v1.Locality
-	11, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
-	12, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
-	12, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
+	12, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
+	13, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
+	13, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: meshfed.v1.Export.ports:type_name -> meshfed.v1.ServicePort
 	4,  // 5: meshfed.v1.Export.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	12, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
-	12, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
+	13, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 8: meshfed.v1.ImportCluster.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	12, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
+	13, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
 	6,  // 10: meshfed.v1.ImportCluster.conditions:type_name -> meshfed.v1.Condition
 	3,  // 11: meshfed.v1.Import.ports:type_name -> meshfed.v1.ServicePort
 	7,  // 12: meshfed.v1.Import.clusters:type_name -> meshfed.v1.ImportCluster
 	6,  // 13: meshfed.v1.Import.conditions:type_name -> meshfed.v1.Condition
-	12, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 15: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	13, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 15: meshfed.v1.BundleEndpoint.refresh_requested_at:type_name -> google.protobuf.Timestamp
+	13, // 16: meshfed.v1.BundleEndpoint.last_attempt:type_name -> google.protobuf.Timestamp
+	13, // 17: meshfed.v1.BundleEndpoint.last_success:type_name -> google.protobuf.Timestamp
+	13, // 18: meshfed.v1.BundleEndpoint.next_refresh:type_name -> google.protobuf.Timestamp
+	13, // 19: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_types_proto_init() }
@@ -992,7 +1142,7 @@ func file_meshfed_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_types_proto_rawDesc), len(file_meshfed_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
