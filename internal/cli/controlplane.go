@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,7 @@ func newControlPlaneCommand(s Streams) *cobra.Command {
 	var (
 		cfg           controlplane.Config
 		etcdEndpoints string
+		fetchCAFile   string
 		logLevel      string
 		logFormat     string
 	)
@@ -69,6 +71,16 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
 					cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
 				}
 			}
+			if fetchCAFile != "" {
+				pem, err := os.ReadFile(fetchCAFile)
+				if err != nil {
+					return fmt.Errorf("--bundle-fetch-ca: %w", err)
+				}
+				cfg.BundleFetchRoots = x509.NewCertPool()
+				if !cfg.BundleFetchRoots.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("--bundle-fetch-ca %s holds no PEM certificate", fetchCAFile)
+				}
+			}
 			cp, err := controlplane.New(cfg)
 			if err != nil {
 				return err
@@ -106,6 +118,9 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
 	f.DurationVar(&cfg.CompactEvery, "compact-interval", time.Minute, "how often the elected compactor runs")
 	f.StringVar(&cfg.ReplicaName, "replica-name", "", "this replica's name in leader elections (default host-pid)")
 	f.BoolVar(&cfg.WriteUserConfig, "write-user-config", true, "also write the admin CLI config to the default path ("+client.DefaultPath()+") if none exists there")
+	f.StringVar(&fetchCAFile, "bundle-fetch-ca", "", "PEM CA certificates that verify https_web bundle endpoints of other trust domains (default: system roots)")
+	f.DurationVar(&cfg.BundleRefreshMin, "bundle-refresh-min", 0, "shortest interval between fetches of a remote bundle endpoint, whatever its refresh hint (default 10s)")
+	f.DurationVar(&cfg.BundleRefreshMax, "bundle-refresh-max", 0, "longest interval between fetches of a remote bundle endpoint (default 1h)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd

@@ -161,7 +161,8 @@ func newTrustGetCommand(a *app) *cobra.Command {
 		Long: `Show a trust bundle: its source, sequence number, refresh hint, and the
 X.509 and JWT authorities it holds. With -o json or yaml the JWKS document
 is in the "jwks" field, base64-encoded. --format json prints the SPIFFE
-bundle document itself, --format pem its X.509 authorities as PEM.`,
+bundle document itself, --format pem its X.509 authorities as PEM; called
+as ` + "`trust show`" + ` it prints the document (json) by default.`,
 		Example: `  meshfed trust show eu-1.example.org
   meshfed trust show eu-1.example.org --format json > eu-1.json
   meshfed trust show eu-1.example.org --format pem > eu-1-ca.pem`,
@@ -177,6 +178,11 @@ bundle document itself, --format pem its X.509 authorities as PEM.`,
 		}
 		if format.value != "" && cmd.Flags().Changed("output") {
 			return usagef("--format and --output cannot be used together")
+		}
+		// `trust show` prints the bundle document itself unless told
+		// otherwise; `trust get` prints the summary.
+		if cmd.CalledAs() == "show" && format.value == "" && !cmd.Flags().Changed("output") {
+			format.value = "json"
 		}
 		return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
 			resp, err := s.admin.GetBundle(ctx, &meshfedv1.GetBundleRequest{TrustDomain: td})
