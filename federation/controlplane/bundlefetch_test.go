@@ -66,9 +66,14 @@ func TestFetchHTTPSSPIFFEEndpoint(t *testing.T) {
 		got, err := admin.Admin.GetBundle(ctx(t), &meshfedv1.GetBundleRequest{TrustDomain: "a.test"})
 		return err == nil && got.GetBundle().GetSequence() == 5 && got.GetBundle().GetSource() == "endpoint "+hs.URL
 	})
-	list, err := admin.Admin.ListBundleEndpoints(ctx(t), &meshfedv1.ListBundleEndpointsRequest{})
-	if err != nil || len(list.GetEndpoints()) != 1 || list.GetEndpoints()[0].GetLastError() != "" || list.GetEndpoints()[0].GetNextRefresh() == nil {
-		t.Fatalf("endpoints: %v %v", list, err)
+	// The fetcher records its status after storing the bundle.
+	var list *meshfedv1.ListBundleEndpointsResponse
+	waitFor(t, "the fetcher's status", func() bool {
+		list, err = admin.Admin.ListBundleEndpoints(ctx(t), &meshfedv1.ListBundleEndpointsRequest{})
+		return err == nil && len(list.GetEndpoints()) == 1 && list.GetEndpoints()[0].GetNextRefresh() != nil
+	})
+	if e := list.GetEndpoints()[0]; e.GetLastError() != "" || e.GetLastSuccess() == nil {
+		t.Fatalf("endpoint status after a successful fetch: %v", e)
 	}
 
 	// 4.
