@@ -99,7 +99,8 @@ var (
 func ClusterFromGKE(project string, c *containerpb.Cluster) (*providersv1.DiscoveredCluster, error) {
 	loc := c.GetLocation()
 	if loc == "" {
-		loc = c.GetZone() // deprecated field, still filled in
+		//lint:ignore SA1019 replies that predate "location" fill only the deprecated "zone"
+		loc = c.GetZone()
 	}
 	l := &providersv1.Locality{Provider: Provider}
 	if m := gkeZoneRE.FindStringSubmatch(loc); m != nil {
