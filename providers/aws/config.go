@@ -1,9 +1,8 @@
 package aws
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+	"github.com/meshfed/meshfed/providers"
 	"net/url"
 	"time"
 )
@@ -28,15 +27,8 @@ const (
 // bad endpoints and bad durations are errors naming the value.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	if len(bytes.TrimSpace(b)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return Config{}, fmt.Errorf("aws: config: %w", err)
-		}
-		if dec.More() {
-			return Config{}, fmt.Errorf("aws: config: data after the JSON object")
-		}
+	if err := providers.DecodeConfig("aws", b, &c); err != nil {
+		return Config{}, err
 	}
 	for name, ep := range map[string]string{"imds_endpoint": c.IMDSEndpoint, "eks_endpoint": c.EKSEndpoint} {
 		if ep == "" {

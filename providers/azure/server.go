@@ -1,11 +1,10 @@
 package azure
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/meshfed/meshfed/providers"
 	"io"
 	"net/http"
 	"net/url"
@@ -53,15 +52,8 @@ type Config struct {
 // ParseConfig parses a configuration document strictly.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	if len(bytes.TrimSpace(b)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return Config{}, fmt.Errorf("azure: config: %w", err)
-		}
-		if dec.More() {
-			return Config{}, fmt.Errorf("azure: config: data after the JSON object")
-		}
+	if err := providers.DecodeConfig("azure", b, &c); err != nil {
+		return Config{}, err
 	}
 	if c.IMDSEndpoint == "" {
 		c.IMDSEndpoint = defaultEndpoint

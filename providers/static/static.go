@@ -1,9 +1,7 @@
 package static
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -55,16 +53,8 @@ type Cluster struct {
 // trailing data are errors. An empty document is an empty Config.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	if len(bytes.TrimSpace(b)) == 0 {
-		return c, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("static: config: %w", err)
-	}
-	if dec.More() {
-		return Config{}, fmt.Errorf("static: config: data after the JSON object")
+	if err := providers.DecodeConfig("static", b, &c); err != nil {
+		return Config{}, err
 	}
 	for _, a := range c.GatewayAddresses {
 		if a.Address == "" {
