@@ -2,9 +2,10 @@ package aws
 
 import (
 	"fmt"
-	"github.com/meshfed/meshfed/providers"
 	"net/url"
 	"time"
+
+	"github.com/meshfed/meshfed/providers"
 )
 
 // Config is the plugin's configuration; zero values mean the defaults.

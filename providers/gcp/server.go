@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/meshfed/meshfed/providers"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	providersv1 "github.com/meshfed/meshfed/proto/providers/v1"
+	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/distance"
 )
 
