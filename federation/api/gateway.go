@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -236,11 +239,53 @@ func (g *Gateway) PushBundle(ctx context.Context, req *meshfedv1.PushBundleReque
 	if id.Admin {
 		source = SourceAdmin
 	}
-	stored, err := storeBundle(ctx, g.store, req.GetBundle(), source)
+	in, unchanged, err := g.sequenced(ctx, req.GetBundle())
+	if err != nil {
+		return nil, err
+	}
+	if unchanged != nil {
+		return &meshfedv1.PushBundleResponse{Bundle: unchanged}, nil
+	}
+	stored, err := storeBundle(ctx, g.store, in, source)
 	if err != nil {
 		return nil, err
 	}
 	return &meshfedv1.PushBundleResponse{Bundle: stored}, nil
+}
+
+// sequenced gives a pushed bundle without spiffe_sequence (Workload API
+// bundles carry none) the stored sequence plus one, so that a gateway's
+// push after a root rotation is not mistaken for a rollback. A push whose
+// authorities equal the stored ones changes nothing: it returns the stored
+// bundle as unchanged. A sequenced bundle is returned as it is.
+func (g *Gateway) sequenced(ctx context.Context, in *meshfedv1.Bundle) (out, unchanged *meshfedv1.Bundle, err error) {
+	sb, err := schema.ParseBundle(in)
+	if err != nil {
+		return nil, nil, toStatus(err)
+	}
+	if _, ok := sb.SequenceNumber(); ok {
+		return in, nil, nil
+	}
+	next := uint64(1)
+	cur, err := g.store.GetBundle(ctx, in.GetTrustDomain())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, nil, toStatus(err)
+	default:
+		td := spiffeid.RequireTrustDomainFromString(in.GetTrustDomain())
+		if old, perr := spiffebundle.Parse(td, cur.GetJwks()); perr == nil &&
+			old.X509Bundle().Equal(sb.X509Bundle()) && old.JWTBundle().Equal(sb.JWTBundle()) {
+			return nil, cur, nil
+		}
+		next = cur.GetSequence() + 1
+	}
+	sb.SetSequenceNumber(next)
+	jwks, err := sb.Marshal()
+	if err != nil {
+		return nil, nil, invalid("bundle %q: re-encoding the document: %v", in.GetTrustDomain(), err)
+	}
+	return &meshfedv1.Bundle{TrustDomain: in.GetTrustDomain(), Jwks: jwks}, nil, nil
 }
 
 // Watch streams a snapshot and then changes, from the view.
