@@ -58,11 +58,28 @@ func (s *Store) UpdateBundleEndpoint(ctx context.Context, trustDomain string, up
 
 // GetBundleEndpoint returns the endpoint of a trust domain or ErrNotFound.
 func (s *Store) GetBundleEndpoint(ctx context.Context, trustDomain string) (*meshfedv1.BundleEndpoint, error) {
+	e, _, err := s.GetBundleEndpointRev(ctx, trustDomain)
+	return e, err
+}
+
+// GetBundleEndpointRev is GetBundleEndpoint with the record's etcd mod
+// revision, for PutBundleFromEndpoint.
+func (s *Store) GetBundleEndpointRev(ctx context.Context, trustDomain string) (*meshfedv1.BundleEndpoint, int64, error) {
 	e := newBundleEndpoint()
-	if _, err := s.get(ctx, endpointKey(trustDomain), e); err != nil {
-		return nil, fmt.Errorf("bundle endpoint %q: %w", trustDomain, err)
+	rev, err := s.get(ctx, endpointKey(trustDomain), e)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bundle endpoint %q: %w", trustDomain, err)
 	}
-	return e, nil
+	return e, rev, nil
+}
+
+// PutBundleFromEndpoint stores a bundle fetched from its trust domain's
+// endpoint only while the endpoint record is still at endpointRev, in the
+// same transaction: a fetch from a configuration an admin has since
+// changed or removed is never stored (ErrConditionFailed). The rollback
+// rule of PutBundle applies.
+func (s *Store) PutBundleFromEndpoint(ctx context.Context, b *meshfedv1.Bundle, endpointRev int64) (*meshfedv1.Bundle, int64, error) {
+	return s.putBundle(ctx, b, clientv3.Compare(clientv3.ModRevision(endpointKey(b.GetTrustDomain())), "=", endpointRev))
 }
 
 // ListBundleEndpoints returns every configured endpoint, sorted by trust

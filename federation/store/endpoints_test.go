@@ -68,3 +68,34 @@ func TestBundleEndpointKeyDecodes(t *testing.T) {
 		t.Fatalf("load: %v bad=%v err=%v", objs, bad, err)
 	}
 }
+
+// TestPutBundleFromEndpointOnlyWhileConfigured: a bundle fetched from an
+// endpoint configuration that changed before the write is not stored.
+func TestPutBundleFromEndpointOnlyWhileConfigured(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, etcdtest.Start(t))
+	td := "eu-1.example.org"
+	if _, _, err := s.PutBundleEndpoint(ctx, &meshfedv1.BundleEndpoint{TrustDomain: td, Url: "https://a:8443", Profile: "https_web"}); err != nil {
+		t.Fatal(err)
+	}
+	_, rev, err := s.GetBundleEndpointRev(ctx, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &meshfedv1.Bundle{TrustDomain: td, Jwks: []byte(`{}`), Sequence: 1}
+	if _, _, err := s.PutBundleFromEndpoint(ctx, b, rev); err != nil {
+		t.Fatalf("write while configured: %v", err)
+	}
+	// An admin points the trust domain at another endpoint meanwhile.
+	if _, _, err := s.PutBundleEndpoint(ctx, &meshfedv1.BundleEndpoint{TrustDomain: td, Url: "https://b:8443", Profile: "https_web"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Sequence = 2
+	if _, _, err := s.PutBundleFromEndpoint(ctx, b, rev); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("write from the old configuration: got %v, want ErrConditionFailed", err)
+	}
+	if got, err := s.GetBundle(ctx, td); err != nil || got.GetSequence() != 1 {
+		t.Fatalf("stored bundle %v %v, want sequence 1 kept", got, err)
+	}
+}

@@ -138,13 +138,17 @@ func (s *Store) ListExports(ctx context.Context, cluster string) ([]*meshfedv1.E
 // PutBundle stores a trust bundle. A sequence lower than the stored one is
 // ErrRollback.
 func (s *Store) PutBundle(ctx context.Context, b *meshfedv1.Bundle) (*meshfedv1.Bundle, int64, error) {
+	return s.putBundle(ctx, b)
+}
+
+func (s *Store) putBundle(ctx context.Context, b *meshfedv1.Bundle, conds ...clientv3.Cmp) (*meshfedv1.Bundle, int64, error) {
 	return cas(ctx, s, bundleKey(b.GetTrustDomain()), newBundle, func(cur *meshfedv1.Bundle, exists bool) (*meshfedv1.Bundle, []clientv3.Cmp, error) {
 		if exists && b.GetSequence() < cur.GetSequence() {
 			return nil, nil, fmt.Errorf("bundle %q: sequence %d < stored %d: %w", b.GetTrustDomain(), b.GetSequence(), cur.GetSequence(), ErrRollback)
 		}
 		next := proto.Clone(b).(*meshfedv1.Bundle)
 		next.UpdatedAt = s.timestamp()
-		return next, nil, nil
+		return next, conds, nil
 	})
 }
 

@@ -23,6 +23,9 @@ var (
 	ErrRollback = errors.New("store: bundle sequence is lower than the stored one")
 	// ErrContention means a compare-and-swap kept losing to other writers.
 	ErrContention = errors.New("store: too many concurrent writers, try again")
+	// ErrConditionFailed means a write's extra condition (another key's
+	// revision) no longer held, so nothing was written.
+	ErrConditionFailed = errors.New("store: a condition of the write no longer holds")
 )
 
 // maxCASAttempts bounds the read-compare-write loop of one write.
@@ -179,7 +182,7 @@ func cas[T proto.Message](ctx context.Context, s *Store, key string, newT func()
 			if ok, err := s.condsHold(ctx, conds); err != nil {
 				return zero, 0, err
 			} else if !ok {
-				return zero, 0, ErrNoCluster
+				return zero, 0, fmt.Errorf("store: write %s: %w", key, ErrConditionFailed)
 			}
 		}
 	}

@@ -41,10 +41,10 @@ var ErrConfigChanged = errors.New("fetch: endpoint configuration changed during 
 // Store is what a Fetcher needs of federation/store.
 type Store interface {
 	ListBundleEndpoints(ctx context.Context) ([]*meshfedv1.BundleEndpoint, error)
-	GetBundleEndpoint(ctx context.Context, trustDomain string) (*meshfedv1.BundleEndpoint, error)
+	GetBundleEndpointRev(ctx context.Context, trustDomain string) (*meshfedv1.BundleEndpoint, int64, error)
 	UpdateBundleEndpoint(ctx context.Context, trustDomain string, update func(*meshfedv1.BundleEndpoint)) (*meshfedv1.BundleEndpoint, int64, error)
 	GetBundle(ctx context.Context, trustDomain string) (*meshfedv1.Bundle, error)
-	PutBundle(ctx context.Context, b *meshfedv1.Bundle) (*meshfedv1.Bundle, int64, error)
+	PutBundleFromEndpoint(ctx context.Context, b *meshfedv1.Bundle, endpointRev int64) (*meshfedv1.Bundle, int64, error)
 }
 
 // Config configures a Fetcher. Zero values mean the documented defaults.
@@ -224,16 +224,20 @@ func (f *Fetcher) fetch(ctx context.Context, e *meshfedv1.BundleEndpoint) (*mesh
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", e.GetUrl(), err)
 	}
-	// Only the endpoint configured for td may write td's bundle: re-check
-	// that the configuration did not change or go away during the fetch.
-	cur, err := f.cfg.Store.GetBundleEndpoint(ctx, td.Name())
+	// Only the endpoint configured for td may write td's bundle: the write
+	// happens only if the configuration is what was fetched from, checked
+	// in the same etcd transaction as the write.
+	cur, rev, err := f.cfg.Store.GetBundleEndpointRev(ctx, td.Name())
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: re-reading the endpoint configuration: %w", e.GetUrl(), err)
 	}
 	if cur.GetUrl() != e.GetUrl() || cur.GetProfile() != e.GetProfile() || cur.GetEndpointSpiffeId() != e.GetEndpointSpiffeId() {
 		return nil, fmt.Errorf("fetch %s: %w", e.GetUrl(), ErrConfigChanged)
 	}
-	stored, _, err := f.cfg.Store.PutBundle(ctx, rec)
+	stored, _, err := f.cfg.Store.PutBundleFromEndpoint(ctx, rec, rev)
+	if errors.Is(err, store.ErrConditionFailed) {
+		return nil, fmt.Errorf("fetch %s: %w", e.GetUrl(), ErrConfigChanged)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: storing sequence %d: %w", e.GetUrl(), rec.GetSequence(), err)
 	}
