@@ -6,14 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/internal/plugintest"
@@ -24,24 +21,7 @@ import (
 var pluginDir string
 
 func TestMain(m *testing.M) {
-	dir, err := plugintest.Build(
-		"providers/internal/testplugin=meshfed-provider-test",
-		"providers/example=meshfed-provider-example",
-	)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	plugintest.Main(m, &pluginDir, "providers/internal/testplugin=meshfed-provider-test", "providers/example=meshfed-provider-example")
 }
 
 // newCatalog returns a catalog over pluginDir whose "test" plugin gets

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/internal/plugintest"
@@ -19,21 +16,7 @@ import (
 var pluginDir string
 
 func TestMain(m *testing.M) {
-	dir, err := plugintest.Build("cmd/meshfed-provider-aws")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	plugintest.Main(m, &pluginDir, "cmd/meshfed-provider-aws")
 }
 
 // load starts the real aws plugin process, configured with cfg.

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/gcp"
@@ -22,21 +19,7 @@ import (
 var pluginDir string
 
 func TestMain(m *testing.M) {
-	dir, err := plugintest.Build("cmd/meshfed-provider-gcp")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pluginDir = dir
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	plugintest.Main(m, &pluginDir, "cmd/meshfed-provider-gcp")
 }
 
 // fakeMetadata stands in for the GCE metadata server: every request must

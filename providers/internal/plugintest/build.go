@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Module is the import path prefix of the repository's packages.
@@ -35,4 +38,25 @@ func Build(pkgs ...string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// Main is a TestMain for packages that run plugins: it builds pkgs (as
+// Build), stores the directory in *dir, runs the tests, fails them if
+// goroutines leak, removes the directory and exits.
+func Main(m *testing.M, dir *string, pkgs ...string) {
+	d, err := Build(pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*dir = d
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(d)
+	os.Exit(code)
 }
