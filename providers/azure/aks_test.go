@@ -2,7 +2,6 @@ package azure_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/azure"
+	"github.com/meshfed/meshfed/providers/internal/plugintest"
 )
 
 // issuedToken is the access token the fake IMDS issues and the fake ARM
@@ -241,14 +241,7 @@ func TestDiscoverClustersErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("DiscoverClusters = %+v, want an error", got)
 			}
-			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
-				t.Errorf("error %q is not %v", err, tc.sentinel)
-			}
-			for _, part := range append([]string{`plugin "azure"`, arm.srv.URL}, tc.want...) {
-				if !strings.Contains(err.Error(), part) {
-					t.Errorf("error %q does not mention %q", err, part)
-				}
-			}
+			plugintest.WantError(t, err, tc.sentinel, append([]string{`plugin "azure"`, arm.srv.URL}, tc.want...)...)
 			arm.mu.Lock()
 			n := arm.requests
 			arm.mu.Unlock()

@@ -2,7 +2,6 @@ package gcp_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -155,14 +154,7 @@ func TestMetadataErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Locality = %+v, want an error", got)
 			}
-			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
-				t.Errorf("error %q is not %v", err, tc.sentinel)
-			}
-			for _, part := range []string{`plugin "gcp"`, tc.want} {
-				if !strings.Contains(err.Error(), part) {
-					t.Errorf("error %q does not mention %q", err, part)
-				}
-			}
+			plugintest.WantError(t, err, tc.sentinel, `plugin "gcp"`, tc.want)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package gcp_test
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/meshfed/meshfed/providers"
 	"github.com/meshfed/meshfed/providers/gcp"
+	"github.com/meshfed/meshfed/providers/internal/plugintest"
 )
 
 // issuedToken is the access token the fake metadata server issues and the
@@ -188,14 +188,7 @@ func TestDiscoverClustersErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("DiscoverClusters = %+v, want an error", got)
 			}
-			if tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
-				t.Errorf("error %q is not %v", err, tc.sentinel)
-			}
-			for _, part := range append([]string{`plugin "gcp"`, gke.srv.URL}, tc.want...) {
-				if !strings.Contains(err.Error(), part) {
-					t.Errorf("error %q does not mention %q", err, part)
-				}
-			}
+			plugintest.WantError(t, err, tc.sentinel, append([]string{`plugin "gcp"`, gke.srv.URL}, tc.want...)...)
 			gke.mu.Lock()
 			n := gke.requests
 			gke.mu.Unlock()

@@ -1,6 +1,7 @@
 package plugintest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,4 +60,21 @@ func Main(m *testing.M, dir *string, pkgs ...string) {
 	}
 	os.RemoveAll(d)
 	os.Exit(code)
+}
+
+// WantError fails t unless err matches sentinel (when not nil) with
+// errors.Is and its message mentions every one of parts.
+func WantError(t testing.TB, err, sentinel error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one mentioning %q", parts)
+	}
+	if sentinel != nil && !errors.Is(err, sentinel) {
+		t.Errorf("error %q is not %v", err, sentinel)
+	}
+	for _, part := range parts {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not mention %q", err, part)
+		}
+	}
 }
