@@ -2,12 +2,10 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -239,53 +237,46 @@ func (g *Gateway) PushBundle(ctx context.Context, req *meshfedv1.PushBundleReque
 	if id.Admin {
 		source = SourceAdmin
 	}
-	in, unchanged, err := g.sequenced(ctx, req.GetBundle())
+	sb, err := schema.ParseBundle(req.GetBundle())
 	if err != nil {
-		return nil, err
+		return nil, toStatus(err)
 	}
-	if unchanged != nil {
-		return &meshfedv1.PushBundleResponse{Bundle: unchanged}, nil
+	var stored *meshfedv1.Bundle
+	if _, ok := sb.SequenceNumber(); ok {
+		stored, err = storeBundle(ctx, g.store, req.GetBundle(), source)
+	} else {
+		stored, err = g.storeUnsequenced(ctx, sb, source)
 	}
-	stored, err := storeBundle(ctx, g.store, in, source)
 	if err != nil {
 		return nil, err
 	}
 	return &meshfedv1.PushBundleResponse{Bundle: stored}, nil
 }
 
-// sequenced gives a pushed bundle without spiffe_sequence (Workload API
-// bundles carry none) the stored sequence plus one, so that a gateway's
-// push after a root rotation is not mistaken for a rollback. A push whose
-// authorities equal the stored ones changes nothing: it returns the stored
-// bundle as unchanged. A sequenced bundle is returned as it is.
-func (g *Gateway) sequenced(ctx context.Context, in *meshfedv1.Bundle) (out, unchanged *meshfedv1.Bundle, err error) {
-	sb, err := schema.ParseBundle(in)
-	if err != nil {
-		return nil, nil, toStatus(err)
+// storeUnsequenced stores a pushed bundle that has no spiffe_sequence
+// (Workload API bundles carry none) at the stored sequence + 1, so that a
+// gateway's push after a root rotation is not mistaken for a rollback; a
+// push whose authorities equal the stored ones changes nothing.
+func (g *Gateway) storeUnsequenced(ctx context.Context, sb *spiffebundle.Bundle, source string) (*meshfedv1.Bundle, error) {
+	td := sb.TrustDomain()
+	same := func(cur *meshfedv1.Bundle) bool {
+		old, err := spiffebundle.Parse(td, cur.GetJwks())
+		return err == nil && old.X509Bundle().Equal(sb.X509Bundle()) && old.JWTBundle().Equal(sb.JWTBundle())
 	}
-	if _, ok := sb.SequenceNumber(); ok {
-		return in, nil, nil
-	}
-	next := uint64(1)
-	cur, err := g.store.GetBundle(ctx, in.GetTrustDomain())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, nil, toStatus(err)
-	default:
-		td := spiffeid.RequireTrustDomainFromString(in.GetTrustDomain())
-		if old, perr := spiffebundle.Parse(td, cur.GetJwks()); perr == nil &&
-			old.X509Bundle().Equal(sb.X509Bundle()) && old.JWTBundle().Equal(sb.JWTBundle()) {
-			return nil, cur, nil
+	encode := func(seq uint64) (*meshfedv1.Bundle, error) {
+		next := sb.Clone()
+		next.SetSequenceNumber(seq)
+		jwks, err := next.Marshal()
+		if err != nil {
+			return nil, err
 		}
-		next = cur.GetSequence() + 1
+		return schema.CanonicalBundle(&meshfedv1.Bundle{TrustDomain: td.Name(), Jwks: jwks}, source)
 	}
-	sb.SetSequenceNumber(next)
-	jwks, err := sb.Marshal()
+	stored, _, err := g.store.PutBundleNext(ctx, td.Name(), same, encode)
 	if err != nil {
-		return nil, nil, invalid("bundle %q: re-encoding the document: %v", in.GetTrustDomain(), err)
+		return nil, toStatus(err)
 	}
-	return &meshfedv1.Bundle{TrustDomain: in.GetTrustDomain(), Jwks: jwks}, nil, nil
+	return stored, nil
 }
 
 // Watch streams a snapshot and then changes, from the view.

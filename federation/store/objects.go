@@ -141,6 +141,28 @@ func (s *Store) PutBundle(ctx context.Context, b *meshfedv1.Bundle) (*meshfedv1.
 	return s.putBundle(ctx, b)
 }
 
+// PutBundleNext stores the bundle that encode returns for the stored
+// sequence + 1 (1 when none is stored), for documents that carry no
+// sequence of their own (Workload API bundles). When same reports that the
+// stored bundle already has the document's content, nothing is written
+// and the stored bundle is returned. Both decisions are made inside the
+// compare-and-swap, so concurrent pushes cannot both take one sequence.
+func (s *Store) PutBundleNext(ctx context.Context, trustDomain string, same func(cur *meshfedv1.Bundle) bool,
+	encode func(sequence uint64) (*meshfedv1.Bundle, error)) (*meshfedv1.Bundle, int64, error) {
+	return cas(ctx, s, bundleKey(trustDomain), newBundle, func(cur *meshfedv1.Bundle, exists bool) (*meshfedv1.Bundle, []clientv3.Cmp, error) {
+		if exists && same(cur) {
+			return nil, nil, errKeep
+		}
+		next, err := encode(cur.GetSequence() + 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		next = proto.Clone(next).(*meshfedv1.Bundle)
+		next.UpdatedAt = s.timestamp()
+		return next, nil, nil
+	})
+}
+
 func (s *Store) putBundle(ctx context.Context, b *meshfedv1.Bundle, conds ...clientv3.Cmp) (*meshfedv1.Bundle, int64, error) {
 	return cas(ctx, s, bundleKey(b.GetTrustDomain()), newBundle, func(cur *meshfedv1.Bundle, exists bool) (*meshfedv1.Bundle, []clientv3.Cmp, error) {
 		if exists && b.GetSequence() < cur.GetSequence() {

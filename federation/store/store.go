@@ -148,9 +148,13 @@ func list[T proto.Message](ctx context.Context, s *Store, prefix string, newT fu
 	return out, rev, err
 }
 
+// errKeep, returned by a cas build function, leaves the key as it is and
+// makes cas return the current value.
+var errKeep = errors.New("store: keep the current value")
+
 // cas runs read-modify-write on key until the compare succeeds. build gets
-// the current value (nil if absent) and returns the value to write plus
-// extra conditions; returning a nil value leaves the key unchanged.
+// the current value (empty if absent) and returns the value to write plus
+// extra conditions, or errKeep to write nothing.
 func cas[T proto.Message](ctx context.Context, s *Store, key string, newT func() T, build func(cur T, exists bool) (T, []clientv3.Cmp, error)) (T, int64, error) {
 	defer s.timed("txn")()
 	var zero T
@@ -162,6 +166,9 @@ func cas[T proto.Message](ctx context.Context, s *Store, key string, newT func()
 			return zero, 0, err
 		}
 		next, conds, err := build(cur, exists)
+		if errors.Is(err, errKeep) {
+			return cur, modRev, nil
+		}
 		if err != nil {
 			return zero, 0, err
 		}

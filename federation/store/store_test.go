@@ -303,3 +303,37 @@ func TestPutExportsIsOneRevisionPerBatch(t *testing.T) {
 		t.Fatalf("%d exports left, want %d", len(left), len(batch)-1)
 	}
 }
+
+// TestPutBundleNextTakesEachSequenceOnce: concurrent unsequenced pushes
+// with different content each get their own sequence; identical content
+// writes nothing.
+func TestPutBundleNextTakesEachSequenceOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t, etcdtest.Start(t))
+	const pushes = 8
+	errs := make(chan error, pushes)
+	for i := range pushes {
+		go func() {
+			_, _, err := s.PutBundleNext(ctx, "td.example", func(cur *meshfedv1.Bundle) bool { return string(cur.GetJwks()) == fmt.Sprint(i) },
+				func(seq uint64) (*meshfedv1.Bundle, error) {
+					return &meshfedv1.Bundle{TrustDomain: "td.example", Jwks: []byte(fmt.Sprint(i)), Sequence: seq}, nil
+				})
+			errs <- err
+		}()
+	}
+	for range pushes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetBundle(ctx, "td.example")
+	if err != nil || got.GetSequence() != pushes {
+		t.Fatalf("after %d concurrent pushes: %v %v, want sequence %d", pushes, got, err, pushes)
+	}
+	same, _, err := s.PutBundleNext(ctx, "td.example", func(*meshfedv1.Bundle) bool { return true },
+		func(uint64) (*meshfedv1.Bundle, error) { t.Fatal("encode called for unchanged content"); return nil, nil })
+	if err != nil || same.GetSequence() != pushes {
+		t.Fatalf("unchanged push: %v %v", same, err)
+	}
+}
