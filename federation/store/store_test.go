@@ -332,7 +332,10 @@ func TestPutBundleNextTakesEachSequenceOnce(t *testing.T) {
 		t.Fatalf("after %d concurrent pushes: %v %v, want sequence %d", pushes, got, err, pushes)
 	}
 	same, _, err := s.PutBundleNext(ctx, "td.example", func(*meshfedv1.Bundle) bool { return true },
-		func(uint64) (*meshfedv1.Bundle, error) { t.Fatal("encode called for unchanged content"); return nil, nil })
+		func(uint64) (*meshfedv1.Bundle, error) {
+			t.Fatal("encode called for unchanged content")
+			return nil, nil
+		})
 	if err != nil || same.GetSequence() != pushes {
 		t.Fatalf("unchanged push: %v %v", same, err)
 	}
