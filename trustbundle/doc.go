@@ -11,6 +11,8 @@
 //     bundles, and the mTLS configurations between gateways.
 //   - trustbundle/endpoint: the SPIFFE bundle endpoint the control plane
 //     serves for every federated trust domain.
+//   - trustbundle/fetch: the leader-elected fetcher of remote bundle
+//     endpoints (refresh hint, back-off, last good bundle kept).
 //
 // This package itself holds no code.
 package trustbundle

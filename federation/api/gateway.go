@@ -19,11 +19,10 @@ import (
 
 // Limits of the gateway API.
 const (
-	DefaultLeaseTTL    = 10
-	MinLeaseTTL        = 2
-	MaxLeaseTTL        = 300
-	MaxPublishItems    = 1000
-	MaxGatewayNameSize = 63
+	DefaultLeaseTTL = 10
+	MinLeaseTTL     = 2
+	MaxLeaseTTL     = 300
+	MaxPublishItems = 1000
 )
 
 // Gateway implements meshfedv1.GatewayServiceServer.

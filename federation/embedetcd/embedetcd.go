@@ -24,8 +24,6 @@ type Config struct {
 	// StartTimeout bounds how long Start waits for etcd to be ready; zero
 	// means 30 s.
 	StartTimeout time.Duration
-	// QuotaBackendBytes caps the database; zero means etcd's 2 GiB.
-	QuotaBackendBytes int64
 }
 
 // Server is a running embedded etcd.
@@ -69,7 +67,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// A restarted member keeps its old peer URL in its WAL; let it start on
 	// the new one since it is the only member.
 	ec.ForceNewCluster = memberExists(ec.Dir)
-	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, fmt.Errorf("embedetcd: start in %s: %w (is another control plane using this --data-dir?)", cfg.Dir, err)

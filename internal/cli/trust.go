@@ -351,15 +351,9 @@ func bundleFromFile(td string, data []byte, sequence uint64) (*meshfedv1.Bundle,
 			return nil, fmt.Errorf("encoding the bundle as JWKS: %w", err)
 		}
 	}
-	b := &meshfedv1.Bundle{TrustDomain: td, Jwks: jwks}
-	b.Sequence, _ = sb.SequenceNumber()
-	if hint, ok := sb.RefreshHint(); ok {
-		b.RefreshHintSeconds = int64(hint / time.Second)
-	}
-	if _, err := schema.ParseBundle(b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	// The server stores what CanonicalBundle makes of the document; the
+	// CLI checks the same way before it dials.
+	return schema.CanonicalBundle(&meshfedv1.Bundle{TrustDomain: td, Jwks: jwks}, "")
 }
 
 // readInput reads path, or in when path is "-", refusing more than limit

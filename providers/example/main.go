@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,7 +22,7 @@ type server struct {
 // Configure is called by the host before anything else, with the JSON
 // object from the host's configuration of this plugin.
 func (s *server) Configure(_ context.Context, req *providersv1.ConfigureRequest) (*providersv1.ConfigureResponse, error) {
-	if err := json.Unmarshal(req.GetConfig(), &s.cfg); err != nil || s.cfg.Region == "" {
+	if err := providers.DecodeConfig("example", req.GetConfig(), &s.cfg); err != nil || s.cfg.Region == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "example: config %q needs {\"region\": ...}", req.GetConfig())
 	}
 	return &providersv1.ConfigureResponse{Provider: "example"}, nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"time"
 
@@ -27,7 +26,7 @@ type server struct {
 }
 
 func (s *server) Configure(_ context.Context, req *providersv1.ConfigureRequest) (*providersv1.ConfigureResponse, error) {
-	if err := json.Unmarshal(req.GetConfig(), &s.cfg); err != nil {
+	if err := providers.DecodeConfig("test", req.GetConfig(), &s.cfg); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "testplugin: config: %v", err)
 	}
 	return &providersv1.ConfigureResponse{Provider: s.cfg.Provider}, nil
