@@ -27,9 +27,7 @@ import (
 // returns the stored record.
 func putBundleOf(t *testing.T, admin *client.Conn, ca *devca.CA, seq uint64) *meshfedv1.Bundle {
 	t.Helper()
-	sb := spiffebundle.FromX509Authorities(ca.TrustDomain(), ca.Bundle().X509Authorities())
-	sb.SetSequenceNumber(seq)
-	jwks, err := sb.Marshal()
+	jwks, err := ca.SPIFFEBundle(seq, 0).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

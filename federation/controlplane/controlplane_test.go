@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -83,18 +82,16 @@ func federate(t *testing.T, admin *client.Conn, name string) *devca.CA {
 	if _, err := admin.Admin.PutCluster(ctx(t), &meshfedv1.PutClusterRequest{Cluster: clusterRecord(name), CreateOnly: true}); err != nil {
 		t.Fatal(err)
 	}
-	td := spiffeid.RequireTrustDomainFromString(name + ".test")
-	ca, err := devca.New(td, time.Hour)
+	ca := newCA(t, name+".test")
+	putBundleOf(t, admin, ca, 1)
+	return ca
+}
+
+// newCA makes a dev CA for trust domain td.
+func newCA(t *testing.T, td string) *devca.CA {
+	t.Helper()
+	ca, err := devca.New(spiffeid.RequireTrustDomainFromString(td), time.Hour)
 	if err != nil {
-		t.Fatal(err)
-	}
-	sb := spiffebundle.FromX509Authorities(td, ca.Bundle().X509Authorities())
-	sb.SetSequenceNumber(1)
-	jwks, err := sb.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Admin.PutBundle(ctx(t), &meshfedv1.PutBundleRequest{Bundle: &meshfedv1.Bundle{TrustDomain: td.Name(), Jwks: jwks}}); err != nil {
 		t.Fatal(err)
 	}
 	return ca
@@ -232,17 +229,8 @@ func TestAuthentication(t *testing.T) {
 // federateExisting rotates cluster name's bundle to a new CA (sequence 2).
 func federateExisting(t *testing.T, admin *client.Conn, name string) *devca.CA {
 	t.Helper()
-	td := spiffeid.RequireTrustDomainFromString(name + ".test")
-	ca, err := devca.New(td, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb := spiffebundle.FromX509Authorities(td, ca.Bundle().X509Authorities())
-	sb.SetSequenceNumber(2)
-	jwks, _ := sb.Marshal()
-	if _, err := admin.Admin.PutBundle(ctx(t), &meshfedv1.PutBundleRequest{Bundle: &meshfedv1.Bundle{TrustDomain: td.Name(), Jwks: jwks}}); err != nil {
-		t.Fatal(err)
-	}
+	ca := newCA(t, name+".test")
+	putBundleOf(t, admin, ca, 2)
 	return ca
 }
 
