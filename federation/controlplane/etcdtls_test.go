@@ -1,10 +1,14 @@
 package controlplane_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,20 +94,56 @@ func TestExternalEtcdWithClientTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Without one, etcd refuses the replica and it never becomes ready.
+	// Without one, etcd refuses the replica: it reports the failed load
+	// and does not become ready.
+	logs := &syncBuffer{}
 	cp, err := controlplane.New(controlplane.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
-		EtcdEndpoints: []string{endpoint}, EtcdCAFile: filepath.Join(dir, "etcd-ca.pem")})
+		EtcdEndpoints: []string{endpoint}, EtcdCAFile: filepath.Join(dir, "etcd-ca.pem"),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- cp.Run(runCtx) }()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(logs.String(), "load failed") {
+		select {
+		case <-cp.Ready():
+			t.Fatal("replica without an etcd client certificate became ready")
+		case err := <-done:
+			t.Fatalf("Run returned %v; want it to keep retrying", err)
+		case <-deadline:
+			t.Fatalf("no failed load reported after 30s; logs:\n%s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	select {
 	case <-cp.Ready():
 		t.Fatal("replica without an etcd client certificate became ready")
-	case <-time.After(3 * time.Second):
+	default:
 	}
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -46,6 +46,10 @@ type Config struct {
 	// Observe, if set, is called after each etcd request with the operation
 	// name and how long it took (for metrics).
 	Observe func(op string, d time.Duration)
+	// PageTimeout bounds each page of a list or load; zero means 10 s.
+	// Without it an unreachable etcd (refused TLS, no quorum) blocks a
+	// load forever and nobody hears of it.
+	PageTimeout time.Duration
 }
 
 // Store reads and writes meshfed objects in etcd.
@@ -55,6 +59,7 @@ type Store struct {
 	lease   clientv3.Lease
 	now     func() time.Time
 	observe func(string, time.Duration)
+	pageTO  time.Duration
 }
 
 // New returns a Store over the given etcd clients.
@@ -66,6 +71,10 @@ func New(cfg Config) (*Store, error) {
 		kv:      namespace.NewKV(cfg.KV, Prefix),
 		now:     cfg.Now,
 		observe: cfg.Observe,
+		pageTO:  cfg.PageTimeout,
+	}
+	if s.pageTO <= 0 {
+		s.pageTO = 10 * time.Second
 	}
 	if cfg.Watcher != nil {
 		s.watcher = namespace.NewWatcher(cfg.Watcher, Prefix)
@@ -116,7 +125,9 @@ func (s *Store) listRaw(ctx context.Context, prefix string, rev int64, each func
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := s.kv.Get(ctx, start, opts...)
+		pctx, cancel := context.WithTimeout(ctx, s.pageTO)
+		resp, err := s.kv.Get(pctx, start, opts...)
+		cancel()
 		if err != nil {
 			return 0, fmt.Errorf("store: list %s: %w", prefix, err)
 		}
