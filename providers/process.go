@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshfed/meshfed/internal/backoff"
 	providersv1 "github.com/meshfed/meshfed/proto/providers/v1"
 )
 
@@ -139,12 +140,9 @@ func (p *process) crashedLocked(cause error) *Crash {
 	p.client, p.cur = nil, conn{}
 	p.crashes++
 	p.consecutive++
-	backoff := p.cfg.BackoffMin << min(p.consecutive-1, 20)
-	if backoff > p.cfg.BackoffMax || backoff <= 0 {
-		backoff = p.cfg.BackoffMax
-	}
-	p.retryAt = time.Now().Add(backoff)
-	return &Crash{Plugin: p.name, Crashes: p.crashes, RestartIn: backoff, Err: cause}
+	wait := backoff.Delay(p.cfg.BackoffMin, p.cfg.BackoffMax, p.consecutive)
+	p.retryAt = time.Now().Add(wait)
+	return &Crash{Plugin: p.name, Crashes: p.crashes, RestartIn: wait, Err: cause}
 }
 
 func (p *process) reportCrash(c *Crash) {

@@ -20,23 +20,32 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// Delay is the n-th delay (n >= 1) of an exponential back-off that starts
+// at min and doubles up to max: min, 2*min, 4*min, ... max.
+func Delay(min, max time.Duration, n int) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max || d <= 0 {
+		return max
+	}
+	return d
+}
+
 // Exponential doubles its delay from Min up to Max. The zero value is not
 // usable; set Min and Max. It is not safe for concurrent use.
 type Exponential struct {
 	Min, Max time.Duration
-	next     time.Duration
+	n        int // waits since the last Reset
 }
 
 // Wait sleeps for the current delay and doubles it; it reports false when
 // ctx is done first.
 func (e *Exponential) Wait(ctx context.Context) bool {
-	if e.next < e.Min {
-		e.next = e.Min
-	}
-	d := e.next
-	e.next = min(e.next*2, e.Max)
-	return Sleep(ctx, d)
+	e.n++
+	return Sleep(ctx, Delay(e.Min, e.Max, e.n))
 }
 
 // Reset starts again from Min (after a success).
-func (e *Exponential) Reset() { e.next = e.Min }
+func (e *Exponential) Reset() { e.n = 0 }

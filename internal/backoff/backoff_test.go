@@ -42,3 +42,13 @@ func TestExponentialDoublesUpToMax(t *testing.T) {
 		t.Fatal("Wait on a cancelled context reported the full time")
 	}
 }
+
+func TestDelay(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	for n, want := range map[int]time.Duration{1: ms, 2: 2 * ms, 3: 4 * ms, 4: 5 * ms, 60: 5 * ms} {
+		if got := backoff.Delay(ms, 5*ms, n); got != want {
+			t.Errorf("Delay(1ms, 5ms, %d) = %v, want %v", n, got, want)
+		}
+	}
+}

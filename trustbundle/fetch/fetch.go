@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshfed/meshfed/federation/schema"
 	"github.com/meshfed/meshfed/federation/store"
+	"github.com/meshfed/meshfed/internal/backoff"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -273,9 +274,5 @@ func (f *Fetcher) interval(hintSeconds int64) time.Duration {
 // backoff is the time to the next attempt after failures consecutive
 // failures (at least 1).
 func (f *Fetcher) backoff(failures uint32) time.Duration {
-	d := f.cfg.InitialBackoff
-	for i := uint32(1); i < failures && d < f.cfg.MaxInterval; i++ {
-		d *= 2
-	}
-	return min(d, f.cfg.MaxInterval)
+	return backoff.Delay(f.cfg.InitialBackoff, f.cfg.MaxInterval, int(failures))
 }
