@@ -90,6 +90,7 @@ line was wrong.`,
 		newPolicyCommand(a),
 		newTrustCommand(a),
 		newControlPlaneCommand(s),
+		newGatewayCommand(s),
 		newCACommand(s),
 	)
 	return root

@@ -1,0 +1,134 @@
+// Package globallb chooses which cluster serves a request for a
+// clusterset service: the gateway asks a Picker, built from the control
+// plane's snapshot, once per HTTP request or TCP connection.
+//
+// This first balancer is "nearest healthy": targets are ranked by
+// locality distance from the calling cluster (same cluster, same zone,
+// same region, same provider, anywhere) and requests go round-robin over
+// the healthy targets of the best rank. The locality-aware balancer with
+// spill-over, panic mode, policies and outlier detection replaces it
+// behind the same Picker interface.
+package globallb
+
+import (
+	"sync/atomic"
+)
+
+// Locality is where a cluster runs.
+type Locality struct {
+	Provider, Region, Zone string
+}
+
+// Target is one cluster exporting the service.
+type Target struct {
+	Cluster  string
+	Locality Locality
+	// Ready is the number of ready endpoints the cluster exports.
+	Ready uint32
+	// Alive reports that at least one of the cluster's gateways holds a
+	// presence lease with the control plane.
+	Alive bool
+}
+
+// Healthy reports whether the target may receive traffic.
+func (t Target) Healthy() bool { return t.Alive && t.Ready > 0 }
+
+// Priority ranks a target by its distance from the caller; lower is
+// nearer.
+type Priority int
+
+// The priorities, nearest first.
+const (
+	SameCluster Priority = iota
+	SameZone
+	SameRegion
+	SameProvider
+	Anywhere
+)
+
+var priorityNames = [...]string{"same-cluster", "same-zone", "same-region", "same-provider", "anywhere"}
+
+func (p Priority) String() string {
+	if p < 0 || int(p) >= len(priorityNames) {
+		return "unknown"
+	}
+	return priorityNames[p]
+}
+
+// PriorityOf ranks target t for a caller in cluster from at locality loc.
+// Empty locality parts never match.
+func PriorityOf(from string, loc Locality, t Target) Priority {
+	switch {
+	case t.Cluster == from:
+		return SameCluster
+	case loc.Provider != "" && loc.Provider == t.Locality.Provider && loc.Region != "" && loc.Region == t.Locality.Region &&
+		loc.Zone != "" && loc.Zone == t.Locality.Zone:
+		return SameZone
+	case loc.Provider != "" && loc.Provider == t.Locality.Provider && loc.Region != "" && loc.Region == t.Locality.Region:
+		return SameRegion
+	case loc.Provider != "" && loc.Provider == t.Locality.Provider:
+		return SameProvider
+	}
+	return Anywhere
+}
+
+// Picker chooses a target cluster for one request or connection. A
+// Picker is immutable and safe for concurrent use; Pick never blocks.
+type Picker interface {
+	// Pick returns the cluster to use, skipping clusters for which skip
+	// (if not nil) returns true, e.g. ones that already failed this
+	// request. ok is false when no cluster may be used.
+	Pick(skip func(cluster string) bool) (cluster string, ok bool)
+}
+
+// Nearest is the nearest-healthy Picker.
+type Nearest struct {
+	// ranked holds the healthy targets, nearest priority first.
+	ranked []rankedTarget
+	next   atomic.Uint32
+}
+
+type rankedTarget struct {
+	cluster  string
+	priority Priority
+}
+
+// NewNearest returns a Picker over targets for a caller in cluster from
+// at locality loc. Unhealthy targets are never picked.
+func NewNearest(from string, loc Locality, targets []Target) *Nearest {
+	n := &Nearest{}
+	for _, t := range targets {
+		if t.Healthy() {
+			n.ranked = append(n.ranked, rankedTarget{cluster: t.Cluster, priority: PriorityOf(from, loc, t)})
+		}
+	}
+	// Insertion sort by priority, stable so that the input order (sorted
+	// by cluster name in the control plane's imports) breaks ties.
+	for i := 1; i < len(n.ranked); i++ {
+		for j := i; j > 0 && n.ranked[j].priority < n.ranked[j-1].priority; j-- {
+			n.ranked[j], n.ranked[j-1] = n.ranked[j-1], n.ranked[j]
+		}
+	}
+	return n
+}
+
+// Pick implements Picker: round-robin over the nearest priority that has
+// a target not skipped.
+func (n *Nearest) Pick(skip func(cluster string) bool) (string, bool) {
+	for start := 0; start < len(n.ranked); {
+		end := start + 1
+		for end < len(n.ranked) && n.ranked[end].priority == n.ranked[start].priority {
+			end++
+		}
+		group := n.ranked[start:end]
+		off := int(n.next.Add(1))
+		for i := range group {
+			t := group[(off+i)%len(group)]
+			if skip == nil || !skip(t.cluster) {
+				return t.cluster, true
+			}
+		}
+		start = end
+	}
+	return "", false
+}

@@ -1,0 +1,81 @@
+package globallb
+
+import "testing"
+
+func TestPriorityOf(t *testing.T) {
+	loc := Locality{Provider: "aws", Region: "eu-west-1", Zone: "eu-west-1a"}
+	cases := []struct {
+		t    Target
+		want Priority
+	}{
+		{Target{Cluster: "me", Locality: Locality{Provider: "gcp"}}, SameCluster},
+		{Target{Cluster: "a", Locality: loc}, SameZone},
+		{Target{Cluster: "b", Locality: Locality{Provider: "aws", Region: "eu-west-1", Zone: "eu-west-1b"}}, SameRegion},
+		{Target{Cluster: "c", Locality: Locality{Provider: "aws", Region: "us-east-1", Zone: "eu-west-1a"}}, SameProvider},
+		{Target{Cluster: "d", Locality: Locality{Provider: "gcp", Region: "eu-west-1", Zone: "eu-west-1a"}}, Anywhere},
+		{Target{Cluster: "e"}, Anywhere},
+	}
+	for _, c := range cases {
+		if got := PriorityOf("me", loc, c.t); got != c.want {
+			t.Errorf("PriorityOf(%s) = %v, want %v", c.t.Cluster, got, c.want)
+		}
+	}
+	if got := PriorityOf("x", Locality{}, Target{Cluster: "y"}); got != Anywhere {
+		t.Errorf("empty localities matched: %v", got)
+	}
+}
+
+func TestNearestPicksHealthyNearestRoundRobin(t *testing.T) {
+	loc := Locality{Provider: "aws", Region: "r1", Zone: "z1"}
+	targets := []Target{
+		{Cluster: "far", Locality: Locality{Provider: "gcp"}, Ready: 3, Alive: true},
+		{Cluster: "r1a", Locality: Locality{Provider: "aws", Region: "r1", Zone: "z2"}, Ready: 1, Alive: true},
+		{Cluster: "r1b", Locality: Locality{Provider: "aws", Region: "r1", Zone: "z3"}, Ready: 1, Alive: true},
+		{Cluster: "dead", Locality: loc, Ready: 5, Alive: false},
+		{Cluster: "empty", Locality: loc, Ready: 0, Alive: true},
+	}
+	p := NewNearest("me", loc, targets)
+	counts := map[string]int{}
+	for range 100 {
+		c, ok := p.Pick(nil)
+		if !ok {
+			t.Fatal("no pick")
+		}
+		counts[c]++
+	}
+	if counts["r1a"] != 50 || counts["r1b"] != 50 || len(counts) != 2 {
+		t.Fatalf("picks %v, want r1a and r1b 50 each (same region, healthy)", counts)
+	}
+	// Skipping the nearest falls over to the next priority.
+	c, ok := p.Pick(func(c string) bool { return c != "far" })
+	if !ok || c != "far" {
+		t.Fatalf("with r1a, r1b skipped: %q %v, want far", c, ok)
+	}
+	if _, ok := p.Pick(func(string) bool { return true }); ok {
+		t.Fatal("picked with everything skipped")
+	}
+	if _, ok := NewNearest("me", loc, targets[3:]).Pick(nil); ok {
+		t.Fatal("picked an unhealthy target")
+	}
+}
+
+func TestNearestPrefersSameCluster(t *testing.T) {
+	p := NewNearest("me", Locality{}, []Target{{Cluster: "other", Ready: 1, Alive: true}, {Cluster: "me", Ready: 1, Alive: true}})
+	for range 10 {
+		if c, _ := p.Pick(nil); c != "me" {
+			t.Fatalf("picked %q, want me", c)
+		}
+	}
+}
+
+func BenchmarkNearestPick(b *testing.B) {
+	var targets []Target
+	for i := range 20 {
+		targets = append(targets, Target{Cluster: string(rune('a' + i)), Ready: 1, Alive: true})
+	}
+	p := NewNearest("me", Locality{}, targets)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Pick(nil)
+	}
+}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfed/meshfed/federation/client"
+	"github.com/meshfed/meshfed/gateway"
+)
+
+func newGatewayCommand(s Streams) *cobra.Command {
+	var (
+		configFile, cpConfig string
+		logLevel, logFormat  string
+		over                 gateway.Config
+		advertise            []string
+		accessLog            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run an east-west gateway: mTLS between clusters, a forward proxy and per-service ports for local clients",
+		Long: `Run an east-west gateway for one cluster.
+
+The gateway watches the control plane and keeps its last snapshot in
+--data-dir, so it keeps serving (and restarts) while the control plane is
+down. It registers its presence and publishes the exports of its local
+services.
+
+Listeners:
+  inbound   east-west mTLS from other clusters' gateways; the service
+            travels in the TLS server name (PORT.NAME.NAMESPACE.svc.clusterset.local)
+  outbound  HTTP forward proxy for local clients:
+              HTTP_PROXY=http://OUTBOUND curl http://echo.demo.svc.clusterset.local:8080/
+              and CONNECT echo.demo.svc.clusterset.local:8080 for any protocol
+  admin     /metrics /healthz /readyz /debug/snapshot
+
+Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
+		Example: `  meshfed gateway --config /etc/meshfed/gateway.yaml
+
+  # Everything on the command line, identity from files made by meshfed ca issue:
+  meshfed gateway --cluster east --data-dir /var/lib/meshfed-gw \
+    --controlplane-config /var/lib/meshfed/meshfed.yaml \
+    --cert gw.pem --key gw-key.pem --bundle ca.pem --inbound 10.0.0.5:15443`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			log, err := newLogger(s, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg := &gateway.Config{}
+			if configFile != "" {
+				if cfg, err = gateway.LoadConfig(configFile); err != nil {
+					return err
+				}
+			}
+			if cpConfig != "" {
+				cc, err := client.Load(cpConfig)
+				if err != nil {
+					return fmt.Errorf("--controlplane-config: %w", err)
+				}
+				cfg.ControlPlane = gateway.ControlPlaneConfig{Address: cc.Server, CA: cc.CA, ServerID: cc.ServerID}
+			}
+			f := c.Flags()
+			set := func(name string, dst *string, v string) {
+				if f.Changed(name) {
+					*dst = v
+				}
+			}
+			set("cluster", &cfg.Cluster, over.Cluster)
+			set("name", &cfg.Name, over.Name)
+			set("data-dir", &cfg.DataDir, over.DataDir)
+			set("controlplane", &cfg.ControlPlane.Address, over.ControlPlane.Address)
+			set("controlplane-ca", &cfg.ControlPlane.CA, over.ControlPlane.CA)
+			set("controlplane-id", &cfg.ControlPlane.ServerID, over.ControlPlane.ServerID)
+			set("workload-api", &cfg.Identity.WorkloadAPI, over.Identity.WorkloadAPI)
+			set("cert", &cfg.Identity.Cert, over.Identity.Cert)
+			set("key", &cfg.Identity.Key, over.Identity.Key)
+			set("bundle", &cfg.Identity.Bundle, over.Identity.Bundle)
+			set("inbound", &cfg.Listen.Inbound, over.Listen.Inbound)
+			set("outbound", &cfg.Listen.Outbound, over.Listen.Outbound)
+			set("admin", &cfg.Listen.Admin, over.Listen.Admin)
+			if f.Changed("advertise") {
+				cfg.Listen.Advertise = advertise
+			}
+			if f.Changed("access-log") {
+				cfg.AccessLog = accessLog
+			}
+			if cfg.DataDir == "" {
+				if dir, err := os.UserCacheDir(); err == nil && cfg.Cluster != "" {
+					cfg.DataDir = filepath.Join(dir, "meshfed", "gateway-"+cfg.Cluster)
+				}
+			}
+			g, err := gateway.New(cfg, gateway.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Out, "gateway %s/%s running\n  inbound (mTLS): %s\n  forward proxy:  http://%s\n  admin:          http://%s/metrics /healthz /readyz /debug/snapshot\n",
+				cfg.Cluster, cfg.Name, g.InboundAddr(), g.OutboundAddr(), g.AdminAddr())
+			return g.Run(c.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "gateway config file (YAML)")
+	f.StringVar(&over.Cluster, "cluster", "", "this gateway's cluster")
+	f.StringVar(&over.Name, "name", gateway.DefaultName, "this gateway's name within its cluster (its SVID must be spiffe://TD/meshfed/gateway/CLUSTER/NAME)")
+	f.StringVar(&over.DataDir, "data-dir", "", "where the last control-plane snapshot is kept (default USER_CACHE_DIR/meshfed/gateway-CLUSTER)")
+	f.StringVar(&cpConfig, "controlplane-config", "", "take the control plane's address, CA and SPIFFE ID from this meshfed.yaml (its credentials are not used)")
+	f.StringVar(&over.ControlPlane.Address, "controlplane", "", "control plane gRPC address (host:port)")
+	f.StringVar(&over.ControlPlane.CA, "controlplane-ca", "", "PEM authorities of the control plane's certificate")
+	f.StringVar(&over.ControlPlane.ServerID, "controlplane-id", "", "the control plane's SPIFFE ID")
+	f.StringVar(&over.Identity.WorkloadAPI, "workload-api", "", "SPIFFE Workload API address for the gateway's SVID (e.g. unix:///run/spire/agent.sock)")
+	f.StringVar(&over.Identity.Cert, "cert", "", "SVID certificate file (PEM), instead of the Workload API")
+	f.StringVar(&over.Identity.Key, "key", "", "SVID key file (PEM)")
+	f.StringVar(&over.Identity.Bundle, "bundle", "", "PEM bundle of the gateway's own trust domain")
+	f.StringVar(&over.Listen.Inbound, "inbound", gateway.DefaultInbound, "east-west mTLS listen address")
+	f.StringSliceVar(&advertise, "advertise", nil, "addresses peers dial (default the inbound address when it names a host)")
+	f.StringVar(&over.Listen.Outbound, "outbound", gateway.DefaultOutbound, `forward-proxy listen address ("off" disables)`)
+	f.StringVar(&over.Listen.Admin, "admin", gateway.DefaultAdmin, `admin listen address ("off" disables)`)
+	f.BoolVar(&accessLog, "access-log", false, "log every connection and proxied request")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
