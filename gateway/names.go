@@ -75,12 +75,13 @@ func ParseHost(hostport string) (Target, error) {
 	if len(hostport) > maxHostLen+6 {
 		return Target{}, fmt.Errorf("host of %d bytes is too long", len(hostport))
 	}
-	host, port := hostport, ""
+	host, port, hasPort := hostport, "", false
 	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		var err error
 		if host, port, err = net.SplitHostPort(hostport); err != nil {
 			return Target{}, fmt.Errorf("host %q: %w", hostport, err)
 		}
+		hasPort = true
 	}
 	lower := strings.ToLower(strings.TrimSuffix(host, "."))
 	if !strings.HasSuffix(lower, "."+ClustersetDomain) {
@@ -91,7 +92,7 @@ func ParseHost(hostport string) (Target, error) {
 		return Target{}, err
 	}
 	t := Target{Service: svc}
-	if port != "" {
+	if hasPort {
 		n, err := parsePort(port)
 		if err != nil {
 			return Target{}, fmt.Errorf("host %q: %w", hostport, err)
