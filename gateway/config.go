@@ -79,6 +79,12 @@ type IdentityConfig struct {
 	Key         string `json:"key,omitempty"`
 	// Bundle is the PEM bundle of the gateway's own trust domain.
 	Bundle string `json:"bundle,omitempty"`
+	// PushBundle sends the trust domain's bundle from the Workload API
+	// to the control plane now and whenever it changes (GatewayService.
+	// PushBundle), so peers learn root rotations from the gateway. Only
+	// with workload_api; leave it off when the bundle is managed with
+	// `meshfed trust` or a bundle endpoint.
+	PushBundle bool `json:"push_bundle,omitempty"`
 }
 
 // ListenConfig holds the gateway's listen addresses.
@@ -315,6 +321,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("identity: set workload_api or cert/key/bundle, not both"))
 	case id.WorkloadAPI == "" && (id.Cert == "" || id.Key == "" || id.Bundle == ""):
 		errs = append(errs, errors.New("identity: set workload_api (--workload-api), or all of cert, key and bundle (--cert, --key, --bundle)"))
+	}
+	if id.PushBundle && id.WorkloadAPI == "" {
+		errs = append(errs, errors.New("identity.push_bundle needs identity.workload_api: files give no bundle updates to push"))
 	}
 	for _, l := range []struct{ field, v string }{{"listen.inbound", c.Listen.Inbound}, {"listen.outbound", c.Listen.Outbound}, {"listen.admin", c.Listen.Admin}} {
 		if l.v == "off" && l.field != "listen.inbound" {

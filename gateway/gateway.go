@@ -92,7 +92,7 @@ type tcpListener struct {
 func New(cfg *Config, opts Options) (g *Gateway, err error) {
 	cfg.SetDefaults()
 	if opts.SVID != nil {
-		cfg.Identity = IdentityConfig{WorkloadAPI: "(given)"}
+		cfg.Identity = IdentityConfig{WorkloadAPI: "(given)", PushBundle: cfg.Identity.PushBundle}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: %w", err)
@@ -308,6 +308,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goFn(func() { g.follow(bg) })
 	goFn(func() { g.register(bg) })
 	goFn(func() { g.saver(bg) })
+	if g.cfg.Identity.PushBundle {
+		if src, ok := g.localBundle.(identity.BundleUpdates); ok {
+			goFn(func() { g.pushBundle(bg, src) })
+		} else {
+			g.log.Warn("identity.push_bundle: the identity source gives no bundle updates; not pushing")
+		}
+	}
 
 	var adminSrv *http.Server
 	if g.admin != nil {
@@ -516,6 +523,15 @@ func (g *Gateway) publish(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pushBundle keeps the control plane's copy of the gateway's own trust
+// domain bundle current with the Workload API's.
+func (g *Gateway) pushBundle(ctx context.Context, src identity.BundleUpdates) {
+	identity.PushOwnBundle(ctx, src, g.self.TrustDomain(), func(ctx context.Context, jwks []byte) error {
+		_, err := g.cp.Gateway.PushBundle(ctx, &meshfedv1.PushBundleRequest{Cluster: g.cfg.Cluster, Bundle: &meshfedv1.Bundle{TrustDomain: g.self.TrustDomain().Name(), Jwks: jwks}})
+		return err
+	}, 0, 0, func(err error) { g.log.Warn("pushing the trust bundle", "error", err) })
 }
 
 // saver writes the snapshot to disk at most every 500 ms while updates
