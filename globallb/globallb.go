@@ -1,13 +1,24 @@
 // Package globallb chooses which cluster serves a request for a
-// clusterset service: the gateway asks a Picker, built from the control
-// plane's snapshot, once per HTTP request or TCP connection.
+// clusterset service. The gateway asks a Picker once per HTTP request or
+// TCP connection (and again, skipping what failed, on a retry).
 //
-// This first balancer is "nearest healthy": targets are ranked by
-// locality distance from the calling cluster (same cluster, same zone,
-// same region, same provider, anywhere) and requests go round-robin over
-// the healthy targets of the best rank. The locality-aware balancer with
-// spill-over, panic mode, policies and outlier detection replaces it
-// behind the same Picker interface.
+// The model follows gRPC-Go's balancer/picker split: a Balancer per
+// imported service receives updates (snapshot changes, health changes, the
+// passing of time during drains) on one goroutine, computes a Table with
+// Compute, and publishes an immutable WeightedPicker whose Pick never
+// blocks and does not allocate.
+//
+// Compute is a pure function, so every share can be explained (Explain,
+// `meshfed route explain`, the gateway's /debug/routes). Targets are
+// ranked into priorities by locality distance (same cluster, zone,
+// region, provider, anywhere), or by a failover policy's explicit order.
+// Each priority's health is its healthy share of weight times an
+// overprovisioning factor (default 1.4, as Envoy), capped at 100%.
+// Traffic fills the priorities in order, so it spills over gradually as
+// health drops, not all at once. Within a priority, shares follow weights:
+// ready endpoints times the policy's per-cluster weight, scaled down by
+// drains and slow start. Below a panic threshold of normalized health
+// (default 10%), health is ignored rather than traffic dropped.
 package globallb
 
 import (
@@ -28,6 +39,8 @@ type Target struct {
 	// Alive reports that at least one of the cluster's gateways holds a
 	// presence lease with the control plane.
 	Alive bool
+	// Labels are the cluster's labels, for failover-policy selectors.
+	Labels map[string]string
 }
 
 // Healthy reports whether the target may receive traffic.

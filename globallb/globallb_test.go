@@ -1,6 +1,10 @@
 package globallb
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 func TestPriorityOf(t *testing.T) {
 	loc := Locality{Provider: "aws", Region: "eu-west-1", Zone: "eu-west-1a"}
@@ -68,14 +72,25 @@ func TestNearestPrefersSameCluster(t *testing.T) {
 	}
 }
 
-func BenchmarkNearestPick(b *testing.B) {
-	var targets []Target
-	for i := range 20 {
-		targets = append(targets, Target{Cluster: string(rune('a' + i)), Ready: 1, Alive: true})
-	}
-	p := NewNearest("me", Locality{}, targets)
-	b.ReportAllocs()
-	for b.Loop() {
-		p.Pick(nil)
+// BenchmarkPick is the Pick benchmark: the weighted picker over
+// 2, 20 and 200 target clusters spread over priorities, some unhealthy.
+func BenchmarkPick(b *testing.B) {
+	for _, n := range []int{2, 20, 200} {
+		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) {
+			locs := []Locality{{Provider: "aws", Region: "r1", Zone: "z2"}, {Provider: "aws", Region: "r2"}, {Provider: "gcp", Region: "r9"}}
+			var targets []Target
+			for i := range n {
+				targets = append(targets, Target{Cluster: fmt.Sprintf("c%03d", i), Locality: locs[i%3], Ready: uint32(1 + i%7), Alive: i%5 != 0})
+			}
+			bal := NewBalancer(Config{}, nil)
+			bal.Update(Input{From: "me", Local: Locality{Provider: "aws", Region: "r1", Zone: "z1"}, Targets: targets, Now: time.Now()})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, ok := bal.Pick(nil); !ok {
+					b.Fatal("no pick")
+				}
+			}
+		})
 	}
 }
