@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshfed/meshfed/federation/schema"
+	"github.com/meshfed/meshfed/globallb"
 )
 
 // Default listen addresses; the inbound port is the one peers dial.
@@ -54,6 +55,13 @@ type Config struct {
 	// LocalBalancing picks among a service's ready local endpoints:
 	// "round_robin" (default) or "least_request".
 	LocalBalancing string `json:"local_balancing,omitempty"`
+	// Balancing tunes global load balancing (globallb.Config).
+	Balancing globallb.Config `json:"balancing"`
+	// Health tunes active probes of peer gateways and passive outlier
+	// detection on real traffic.
+	Health HealthConfig `json:"health"`
+	// Retry tunes retries of proxied HTTP requests on another cluster.
+	Retry RetryConfig `json:"retry"`
 	// AccessLog enables a structured (JSON) access log line per
 	// connection and per proxied HTTP request on the gateway's logger.
 	AccessLog bool `json:"access_log,omitempty"`
@@ -259,6 +267,8 @@ func (c *Config) SetDefaults() {
 	if c.Listen.Admin == "" {
 		c.Listen.Admin = DefaultAdmin
 	}
+	c.Health.setDefaults()
+	c.Retry.setDefaults()
 	if c.LocalBalancing == "" {
 		c.LocalBalancing = "round_robin"
 	}

@@ -60,6 +60,9 @@ type Gateway struct {
 	routes atomic.Pointer[routes]
 	local  *localServices
 	peers  *peers
+	lb          *balancers
+	health      *healthState
+	retryBudget *retryBudget
 
 	// stateMu guards state, which Follow applies watch responses to.
 	stateMu sync.Mutex
@@ -109,7 +112,11 @@ func New(cfg *Config, opts Options) (g *Gateway, err error) {
 		saveCh:     make(chan struct{}, 1),
 		haveRoutes: make(chan struct{}),
 		local:      newLocalServices(cfg),
+		lb:         newBalancers(cfg.Balancing),
+		health:     &healthState{cfg: cfg.Health, m: map[string]*clusterHealth{}},
 	}
+	g.health.onChange = g.kickBalancers
+	g.retryBudget = newRetryBudget(cfg.Retry)
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -308,6 +315,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goFn(func() { g.follow(bg) })
 	goFn(func() { g.register(bg) })
 	goFn(func() { g.saver(bg) })
+	goFn(func() { g.transitions(bg) })
+	goFn(func() { g.probeLoop(bg) })
 	if g.cfg.Identity.PushBundle {
 		if src, ok := g.localBundle.(identity.BundleUpdates); ok {
 			goFn(func() { g.pushBundle(bg, src) })
@@ -441,6 +450,8 @@ func (g *Gateway) update(source string) {
 		g.log.Warn("trust bundles", "error", err)
 	}
 	g.routes.Store(r)
+	g.rebalance()
+	g.kickBalancers()
 	g.m.snapshotVersion.Set(float64(r.version))
 	if source == "controlplane" {
 		g.m.controlPlaneUp.Set(1)

@@ -29,6 +29,10 @@ func (g *Gateway) handleInbound(raw net.Conn) {
 	cs := tc.ConnectionState()
 	peerID, _ := x509svid.IDFromCert(cs.PeerCertificates[0])
 	source := gatewayCluster(peerID)
+	if cs.ServerName == probeSNI {
+		tc.Close() // a health probe: the handshake was the answer
+		return
+	}
 	t, err := ParseSNI(cs.ServerName)
 	if err != nil {
 		g.m.requests.WithLabelValues("inbound", source, g.cfg.Cluster, "", "tcp", "bad_request").Inc()

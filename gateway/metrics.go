@@ -21,6 +21,7 @@ type metrics struct {
 	handshakeFailures *prometheus.CounterVec
 	authzDenials      *prometheus.CounterVec
 	rejected          *prometheus.CounterVec
+	retries           *prometheus.CounterVec
 	snapshotVersion   prometheus.Gauge
 	controlPlaneUp    prometheus.Gauge
 }
@@ -57,6 +58,10 @@ func newMetrics() *metrics {
 		Name: "meshfed_gateway_rejected_connections_total",
 		Help: "Connections closed at accept because a limit was reached.",
 	}, []string{"listener", "limit"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meshfed_gateway_retries_total",
+		Help: "Proxied HTTP requests retried on another cluster, by the cluster retried on.",
+	}, []string{"source_cluster", "destination_cluster", "service"})
 	m.snapshotVersion = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "meshfed_gateway_snapshot_version",
 		Help: "Control-plane state version the gateway routes with.",
@@ -65,7 +70,7 @@ func newMetrics() *metrics {
 		Name: "meshfed_gateway_controlplane_connected",
 		Help: "1 while the gateway's watch stream to the control plane is receiving.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.bytes, m.active, m.handshakeFailures, m.authzDenials, m.rejected,
+	m.reg.MustRegister(m.requests, m.latency, m.bytes, m.active, m.handshakeFailures, m.authzDenials, m.rejected, m.retries,
 		m.snapshotVersion, m.controlPlaneUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -129,65 +129,6 @@ func (g *Gateway) resolve(t Target) (Target, error) {
 	return t, nil
 }
 
-// routeTransport picks the target cluster for each request and sends it
-// over that cluster's transport; a request that failed to connect (so
-// nothing was sent) is retried on another cluster, up to three.
-type routeTransport struct{ g *Gateway }
-
-func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	g := rt.g
-	t, err := ParseHost(req.URL.Host)
-	if err != nil {
-		return nil, err
-	}
-	if t, err = g.resolve(t); err != nil {
-		return nil, err
-	}
-	req.URL.Host = t.Service.Host() + ":" + strconv.Itoa(int(t.Port))
-	route := g.routes.Load().services[t.Service.Key()]
-	info, _ := req.Context().Value(reqInfoKey{}).(*reqInfo)
-	var tried [3]string
-	var errs []error
-	for n := 0; n < len(tried); n++ {
-		cluster, ok := route.picker.Pick(func(c string) bool {
-			for _, t := range tried[:n] {
-				if t == c {
-					return true
-				}
-			}
-			return false
-		})
-		if !ok {
-			break
-		}
-		tried[n] = cluster
-		if info != nil {
-			info.cluster = cluster
-		}
-		resp, err := g.peers.transport(cluster).RoundTrip(req)
-		if err == nil {
-			return resp, nil
-		}
-		var de *dialError
-		if !errors.As(err, &de) {
-			return nil, err
-		}
-		errs = append(errs, err)
-		if req.Body != nil && req.Body != http.NoBody {
-			if req.GetBody == nil {
-				break
-			}
-			if req.Body, err = req.GetBody(); err != nil {
-				break
-			}
-		}
-	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("%s: %w", t.Service, errUnavailable)
-	}
-	return nil, errors.Join(errs...)
-}
-
 // handleConnect tunnels a CONNECT to the service through a cluster
 // chosen for this connection.
 func (g *Gateway) handleConnect(w http.ResponseWriter, r *http.Request) {

@@ -172,26 +172,23 @@ func (p *peers) close() {
 // connects, failing over to another cluster when a dial fails (up to
 // three clusters).
 func (g *Gateway) pickAndDial(ctx context.Context, t Target) (net.Conn, string, error) {
-	route, ok := g.routes.Load().services[t.Service.Key()]
-	if !ok {
+	bal := g.lb.get(t.Service.Key())
+	if bal == nil {
 		return nil, "", errNoRoute
 	}
-	var tried [3]string
+	known := len(g.routes.Load().clusters)
+	var tried []string
 	var errs []error
-	for n := 0; n < len(tried); n++ {
-		cluster, ok := route.picker.Pick(func(c string) bool {
-			for _, t := range tried[:n] {
-				if t == c {
-					return true
-				}
-			}
-			return false
-		})
+	for n := 0; n < g.cfg.Retry.Attempts; n++ {
+		cluster, ok := bal.Pick(skipper(tried))
 		if !ok {
 			break
 		}
-		tried[n] = cluster
+		tried = append(tried, cluster)
 		c, err := g.peers.dial(ctx, cluster, t)
+		if cluster != g.cfg.Cluster {
+			g.health.observe(cluster, err == nil, known, time.Now())
+		}
 		if err == nil {
 			return c, cluster, nil
 		}

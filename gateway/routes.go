@@ -29,6 +29,12 @@ type routes struct {
 	// authz holds each service's authorization policy; a service with
 	// none admits any gateway of a federated cluster.
 	authz map[string]*authzPolicy
+	// failover holds each service's failover policy.
+	failover map[string]*schema.FailoverPolicy
+	// drains by service key, then cluster; clusterDrains apply to every
+	// service of a cluster.
+	drains        map[string]map[string]globallb.Drain
+	clusterDrains map[string]globallb.Drain
 }
 
 // peerCluster is a federated cluster as the gateway sees it.
@@ -42,10 +48,11 @@ type peerCluster struct {
 	alive bool
 }
 
-// serviceRoute is an imported service.
+// serviceRoute is an imported service and its exporting clusters as
+// globallb targets (the gateway's balancer for it lives in Gateway.lb).
 type serviceRoute struct {
-	imp    *meshfedv1.Import
-	picker globallb.Picker
+	imp     *meshfedv1.Import
+	targets []globallb.Target
 }
 
 // authzPolicy is a parsed authorization policy; invalid means the stored
@@ -64,6 +71,7 @@ func buildRoutes(st *client.State, self, source string) *routes {
 		clusters:  make(map[string]*peerCluster, len(st.Clusters)),
 		services:  make(map[string]*serviceRoute, len(st.Imports)),
 		authz:     map[string]*authzPolicy{},
+		failover:  map[string]*schema.FailoverPolicy{},
 	}
 	live := map[string][]string{}
 	for _, p := range sortedPresence(st.Presence) {
@@ -95,15 +103,22 @@ func buildRoutes(st *client.State, self, source string) *routes {
 			t := globallb.Target{Cluster: ic.GetCluster(), Ready: ic.GetReady()}
 			if pc := r.clusters[ic.GetCluster()]; pc != nil {
 				t.Locality = pc.locality
+				t.Labels = st.Clusters[ic.GetCluster()].GetLabels()
 				// The local cluster is served without a hop, so it needs
 				// no presence of its own to be usable.
 				t.Alive = pc.alive || ic.GetCluster() == self
 			}
 			targets = append(targets, t)
 		}
-		r.services[key] = &serviceRoute{imp: imp, picker: globallb.NewNearest(self, r.local, targets)}
+		r.services[key] = &serviceRoute{imp: imp, targets: targets}
 	}
 	for _, p := range st.Policies {
+		if p.GetKind() == schema.PolicyFailover {
+			if f := parseFailover(p.GetDocument()); f != nil {
+				r.failover[p.GetNamespace()+"/"+p.GetName()] = f
+			}
+			continue
+		}
 		if p.GetKind() != schema.PolicyAuthorization {
 			continue
 		}
@@ -116,6 +131,25 @@ func buildRoutes(st *client.State, self, source string) *routes {
 		r.authz[p.GetNamespace()+"/"+p.GetName()] = ap
 	}
 	return r
+}
+
+// drainsFor returns the drains that apply to service key, by cluster: a
+// service drain wins over its cluster's drain.
+func (r *routes) drainsFor(key string) map[string]globallb.Drain {
+	if len(r.drains[key]) == 0 {
+		return r.clusterDrains
+	}
+	if len(r.clusterDrains) == 0 {
+		return r.drains[key]
+	}
+	out := make(map[string]globallb.Drain, len(r.clusterDrains)+len(r.drains[key]))
+	for c, d := range r.clusterDrains {
+		out[c] = d
+	}
+	for c, d := range r.drains[key] {
+		out[c] = d
+	}
+	return out
 }
 
 // conflicted reports whether a cluster's export lost a conflict: its

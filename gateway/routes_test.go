@@ -7,6 +7,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshfed/meshfed/federation/client"
+	"github.com/meshfed/meshfed/globallb"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -59,9 +60,14 @@ func TestBuildRoutes(t *testing.T) {
 	}
 	// east's own export lost a conflict: never picked; west (same region)
 	// beats far.
-	for range 10 {
-		if c, ok := r.services["demo/echo"].picker.Pick(nil); !ok || c != "west" {
-			t.Fatalf("picked %q %v, want west", c, ok)
+	targets := r.services["demo/echo"].targets
+	if len(targets) != 2 {
+		t.Fatalf("targets %+v: the conflicted export must not be one", targets)
+	}
+	tb := globallb.Compute(globallb.Config{}, globallb.Input{From: "east", Local: r.local, Targets: targets})
+	for _, row := range tb.Rows {
+		if want := map[string]float64{"west": 1, "far": 0}[row.Cluster]; row.Share != want {
+			t.Fatalf("%s share %v, want %v\n%s", row.Cluster, row.Share, want, globallb.Explain(tb))
 		}
 	}
 	imp := r.services["demo/echo"].imp

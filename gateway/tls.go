@@ -89,6 +89,10 @@ func handshakeReason(err error) string {
 		return pe.reason
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case strings.Contains(err.Error(), "didn't provide a certificate"):
+		// crypto/tls refuses a certificate-less client itself
+		// (RequireAnyClientCert), before VerifyConnection runs.
+		return "no_certificate"
 	case strings.Contains(err.Error(), "certificate"):
 		return "bad_certificate"
 	}

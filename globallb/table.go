@@ -22,17 +22,17 @@ type Config struct {
 	// it is compared with 100% (as Envoy's overprovisioning_factor): at
 	// the default 1.4 a priority keeps all its traffic while at least
 	// 1/1.4 = 71.4% of its weight is healthy, and sheds it gradually below.
-	OverprovisioningFactor float64
+	OverprovisioningFactor float64 `json:"overprovisioning_factor,omitempty"`
 	// PanicThreshold: when the normalized health of all priorities is
 	// below it, health is ignored and traffic spreads over every allowed
 	// target in proportion to its weight, rather than be dropped. Default
 	// 0.1; a negative value disables panic mode.
-	PanicThreshold float64
+	PanicThreshold float64 `json:"panic_threshold,omitempty"`
 	// CostAware splits a failover-policy step whose targets are at
 	// different distances (say a region served by two providers) so the
 	// nearer ones, whose traffic crosses fewer provider or region
 	// boundaries, are preferred. Locality priorities need no split.
-	CostAware bool
+	CostAware bool `json:"cost_aware,omitempty"`
 }
 
 func (c Config) withDefaults() Config {
