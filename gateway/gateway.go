@@ -57,9 +57,9 @@ type Gateway struct {
 	closers     []func() error
 	bundles     *identity.FederatedBundles
 
-	routes atomic.Pointer[routes]
-	local  *localServices
-	peers  *peers
+	routes      atomic.Pointer[routes]
+	local       *localServices
+	peers       *peers
 	lb          *balancers
 	health      *healthState
 	retryBudget *retryBudget
