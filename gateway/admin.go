@@ -31,6 +31,7 @@ func (g *Gateway) adminServer() *http.Server {
 		enc.SetIndent("", "  ")
 		enc.Encode(g.debugSnapshot())
 	})
+	mux.HandleFunc("GET /debug/routes", g.serveDebugRoutes)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 

@@ -63,7 +63,7 @@ func ParseServiceName(s string) (ServiceName, error) {
 	h = strings.TrimSuffix(h, "."+ClustersetDomain)
 	name, ns, ok := strings.Cut(h, ".")
 	if !ok || !schema.IsDNSLabel(name) || !schema.IsDNSLabel(ns) {
-		return ServiceName{}, fmt.Errorf("%q: %w", s, ErrNotClusterset)
+		return ServiceName{}, fmt.Errorf("%q is not a service name: want NAME.NAMESPACE or NAME.NAMESPACE.%s: %w", s, ClustersetDomain, ErrNotClusterset)
 	}
 	return ServiceName{Namespace: ns, Name: name}, nil
 }

@@ -94,26 +94,26 @@ type Input struct {
 // Row is one target's line in a Table: its priority, its weight, whether
 // it is healthy and why, and its share of traffic.
 type Row struct {
-	Cluster  string
-	Priority int
+	Cluster  string `json:"cluster"`
+	Priority int    `json:"priority"`
 	// Why is the reason for the priority ("same region", "policy step 2:
 	// region eu-west-1", ...).
-	Why string
+	Why string `json:"why"`
 	// Weight is the configured weight: ready endpoints times the policy
 	// weight (1 by default).
-	Weight float64
+	Weight float64 `json:"weight"`
 	// Effective is the healthy part of Weight after drain and ramp; 0
 	// when unhealthy.
-	Effective float64
-	Healthy   bool
+	Effective float64 `json:"effective_weight"`
+	Healthy   bool    `json:"healthy"`
 	// Excluded targets never get traffic, not even in panic mode.
-	Excluded bool
+	Excluded bool `json:"excluded"`
 	// Notes explain health and exclusions ("no live gateway",
 	// "0 ready endpoints", "probe failing", "ejected", "draining 40%",
 	// "never (policy)").
-	Notes []string
+	Notes []string `json:"notes"`
 	// Share of the service's traffic, 0-1.
-	Share float64
+	Share float64 `json:"share"`
 }
 
 // Table is the routing decision for one service: rows sorted by priority

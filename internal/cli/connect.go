@@ -94,6 +94,7 @@ func (f *connectFlags) config() (*client.Config, error) {
 // session is one connection to the admin API, used by one command.
 type session struct {
 	admin   meshfedv1.AdminServiceClient
+	gateway meshfedv1.GatewayServiceClient
 	addr    string
 	timeout time.Duration
 }
@@ -112,7 +113,7 @@ func (a *app) call(ctx context.Context, fn func(context.Context, *session) error
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, a.conn.timeout)
 	defer cancel()
-	return fn(ctx, &session{admin: conn.Admin, addr: cfg.Server, timeout: a.conn.timeout})
+	return fn(ctx, &session{admin: conn.Admin, gateway: conn.Gateway, addr: cfg.Server, timeout: a.conn.timeout})
 }
 
 // rpcError is a gRPC failure explained for a person; Unwrap gives the

@@ -91,6 +91,7 @@ line was wrong.`,
 		newTrustCommand(a),
 		newControlPlaneCommand(s),
 		newGatewayCommand(s),
+		newRouteCommand(a),
 		newCACommand(s),
 	)
 	return root
