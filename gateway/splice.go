@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,77 +16,48 @@ type closeWriter interface {
 	CloseWrite() error
 }
 
-// copyBufPool holds the splice buffers: 32 KiB, like io.Copy's.
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// spliceBufSize is one TLS record's maximum plaintext: a read from a TLS
+// connection never returns more, and a write of this size is one record.
+const spliceBufSize = 16 << 10
 
-// splice copies a<->b until both directions end or idle passes with no
-// byte in either direction. When one side finishes writing, the other's
-// write side is shut (half-close preserved); the connections are closed
-// when both are done. It returns the bytes copied a->b and b->a.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
+
+// splice copies a<->b until both directions end, or until neither
+// direction has moved a byte for idle. When one side finishes writing,
+// the other's write side is shut (half-close preserved); both are closed
+// at the end. It returns the bytes copied a->b and b->a.
+//
+// Idleness needs no extra goroutine: each direction reads with a deadline
+// of idle, and on expiry goes on waiting if the other direction was
+// active meanwhile.
 func splice(a, b net.Conn, idle time.Duration) (aToB, bToA int64) {
-	var (
-		mu   sync.Mutex
-		last = time.Now()
-	)
-	touch := func() {
-		mu.Lock()
-		last = time.Now()
-		mu.Unlock()
-	}
-	// The idle watchdog wakes at most every idle/2 (or every second).
-	stop := make(chan struct{})
-	watchDone := make(chan struct{})
-	if idle > 0 {
-		tick := idle / 2
-		if tick > time.Second {
-			tick = time.Second
-		}
-		go func() {
-			defer close(watchDone)
-			t := time.NewTicker(tick)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					mu.Lock()
-					expired := time.Since(last) > idle
-					mu.Unlock()
-					if expired {
-						a.Close()
-						b.Close()
-						return
-					}
-				}
-			}
-		}()
-	} else {
-		close(watchDone)
-	}
+	var last atomic.Int64 // unix nanoseconds of the last byte either way
+	last.Store(time.Now().UnixNano())
 	done := make(chan int64, 1)
-	go func() { done <- pipe(b, a, touch) }()
-	bToA = pipe(a, b, touch)
+	go func() { done <- pipe(b, a, idle, &last) }()
+	bToA = pipe(a, b, idle, &last)
 	aToB = <-done
-	close(stop)
-	<-watchDone
 	a.Close()
 	b.Close()
 	return aToB, bToA
 }
 
-// pipe copies src to dst, then shuts dst's write side (or closes it when
-// it cannot half-close, or when src failed rather than ended).
-func pipe(dst, src net.Conn, touch func()) int64 {
+// pipe copies src to dst, then shuts dst's write side; when src failed
+// rather than ended (a reset, or idleness), both are closed so the other
+// direction ends too.
+func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
 	var n int64
 	var err error
 	for {
+		if idle > 0 {
+			src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+		}
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			touch()
+			last.Store(time.Now().UnixNano())
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {
@@ -93,6 +66,9 @@ func pipe(dst, src net.Conn, touch func()) int64 {
 			}
 		}
 		if rerr != nil {
+			if errors.Is(rerr, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle {
+				continue // the other direction is busy: not idle
+			}
 			if !errors.Is(rerr, io.EOF) {
 				err = rerr
 			}
@@ -102,7 +78,6 @@ func pipe(dst, src net.Conn, touch func()) int64 {
 	if cw, ok := dst.(closeWriter); ok && err == nil {
 		cw.CloseWrite()
 	} else {
-		// A reset or failure on one side is passed on as an abort.
 		dst.Close()
 		src.Close()
 	}
