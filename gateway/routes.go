@@ -112,6 +112,24 @@ func buildRoutes(st *client.State, self, source string) *routes {
 		}
 		r.services[key] = &serviceRoute{imp: imp, targets: targets}
 	}
+	for _, d := range st.Drains {
+		gd := globallb.Drain{StartedAt: d.GetStartedAt().AsTime(), Period: time.Duration(d.GetPeriodSeconds()) * time.Second}
+		if d.GetNamespace() == "" {
+			if r.clusterDrains == nil {
+				r.clusterDrains = map[string]globallb.Drain{}
+			}
+			r.clusterDrains[d.GetCluster()] = gd
+			continue
+		}
+		if r.drains == nil {
+			r.drains = map[string]map[string]globallb.Drain{}
+		}
+		key := d.GetNamespace() + "/" + d.GetName()
+		if r.drains[key] == nil {
+			r.drains[key] = map[string]globallb.Drain{}
+		}
+		r.drains[key][d.GetCluster()] = gd
+	}
 	for _, p := range st.Policies {
 		if p.GetKind() == schema.PolicyFailover {
 			if f := parseFailover(p.GetDocument()); f != nil {

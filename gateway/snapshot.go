@@ -38,6 +38,9 @@ func (g *Gateway) snapshotLocked() *meshfedv1.WatchResponse {
 	for _, k := range sortedKeys(st.Policies) {
 		snap.Policies = append(snap.Policies, st.Policies[k])
 	}
+	for _, k := range sortedKeys(st.Drains) {
+		snap.Drains = append(snap.Drains, st.Drains[k])
+	}
 	return &meshfedv1.WatchResponse{Version: st.Version, Snapshot: snap}
 }
 

@@ -95,7 +95,7 @@ func (a *Admin) ListClusters(ctx context.Context, _ *meshfedv1.ListClustersReque
 	return resp, nil
 }
 
-// DeleteCluster removes a cluster, its exports and its presence.
+// DeleteCluster removes a cluster, its exports, its presence and its drains.
 func (a *Admin) DeleteCluster(ctx context.Context, req *meshfedv1.DeleteClusterRequest) (*meshfedv1.DeleteClusterResponse, error) {
 	if err := schema.ValidateName("", "cluster name", req.GetName()); err != nil {
 		return nil, toStatus(err)

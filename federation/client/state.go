@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meshfed/meshfed/federation/schema"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -21,6 +22,9 @@ type State struct {
 	Imports  map[string]*meshfedv1.Import
 	Bundles  map[string]*meshfedv1.Bundle
 	Policies map[string]*meshfedv1.Policy
+	// Drains are keyed by schema.DrainKey: "cluster/namespace/name", or
+	// "cluster//" for a cluster-wide drain.
+	Drains map[string]*meshfedv1.Drain
 	// Snapshots counts full snapshots applied (the first one included).
 	Snapshots int
 }
@@ -38,6 +42,7 @@ func (s *State) reset() {
 	s.Imports = map[string]*meshfedv1.Import{}
 	s.Bundles = map[string]*meshfedv1.Bundle{}
 	s.Policies = map[string]*meshfedv1.Policy{}
+	s.Drains = map[string]*meshfedv1.Drain{}
 }
 
 // Apply applies one watch response. A snapshot replaces everything and
@@ -63,6 +68,9 @@ func (s *State) Apply(resp *meshfedv1.WatchResponse) error {
 		}
 		for _, p := range snap.GetPolicies() {
 			s.Policies[p.GetNamespace()+"/"+p.GetName()+"/"+p.GetKind()] = p
+		}
+		for _, d := range snap.GetDrains() {
+			s.Drains[schema.DrainKey(d.GetCluster(), d.GetNamespace(), d.GetName())] = d
 		}
 		s.Version = resp.GetVersion()
 		s.Snapshots++
@@ -107,6 +115,8 @@ func (s *State) applyChange(c *meshfedv1.Change) error {
 		put(s.Bundles, k, c.GetBundle(), c.GetDeleted())
 	case meshfedv1.Change_KIND_POLICY:
 		put(s.Policies, k, c.GetPolicy(), c.GetDeleted())
+	case meshfedv1.Change_KIND_DRAIN:
+		put(s.Drains, k, c.GetDrain(), c.GetDeleted())
 	default:
 		return fmt.Errorf("client: change of unknown kind %v for %q", c.GetKind(), k)
 	}

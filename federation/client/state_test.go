@@ -47,3 +47,29 @@ func TestStateAppliesInOrderAndRefusesTheRest(t *testing.T) {
 		t.Fatalf("newer snapshot: %v, imports %v", err, s.Imports)
 	}
 }
+
+func TestStateAppliesDrains(t *testing.T) {
+	t.Parallel()
+	s := client.NewState()
+	whole := &meshfedv1.Drain{Cluster: "east", PeriodSeconds: 30}
+	if err := s.Apply(&meshfedv1.WatchResponse{Version: 5, Snapshot: &meshfedv1.Snapshot{Drains: []*meshfedv1.Drain{
+		whole, {Cluster: "east", Namespace: "demo", Name: "echo"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Drains) != 2 || s.Drains["east//"] != whole || s.Drains["east/demo/echo"] == nil {
+		t.Fatalf("drains after snapshot: %v", s.Drains)
+	}
+	svc := &meshfedv1.Drain{Cluster: "west", Namespace: "demo", Name: "echo", PeriodSeconds: 60}
+	if err := s.Apply(&meshfedv1.WatchResponse{Version: 7, Changes: []*meshfedv1.Change{
+		{Kind: meshfedv1.Change_KIND_DRAIN, Key: "west/demo/echo", Version: 6, Drain: svc},
+		{Kind: meshfedv1.Change_KIND_DRAIN, Key: "east//", Version: 7, Deleted: true},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Drains) != 2 || s.Drains["west/demo/echo"] != svc || s.Drains["east//"] != nil {
+		t.Fatalf("drains after changes: %v", s.Drains)
+	}
+	if err := s.Apply(&meshfedv1.WatchResponse{Version: 9, Snapshot: &meshfedv1.Snapshot{}}); err != nil || len(s.Drains) != 0 {
+		t.Fatalf("a snapshot without drains left %v (%v)", s.Drains, err)
+	}
+}

@@ -7,6 +7,8 @@
 //	exports/<cluster>/<namespace>/<name> meshfed.v1.Export
 //	bundles/<trust domain>              meshfed.v1.Bundle
 //	policies/<namespace>/<name>/<kind>  meshfed.v1.Policy
+//	bundle-endpoints/<trust domain>     meshfed.v1.BundleEndpoint
+//	drains/<cluster>/<namespace>/<name> meshfed.v1.Drain; drains/<cluster>/_/_ for the whole cluster
 //	election/<job>                      leader election (federation/leader)
 //
 // Values are the protobuf binary encoding; the "v1" in the prefix is the

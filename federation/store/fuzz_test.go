@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,12 @@ func FuzzParseKey(f *testing.F) {
 		"policies/demo/echo/failover",
 		"bundle-endpoints/example.org",
 		"bundle-endpoints/a/b",
+		"drains/east/_/_",
+		"drains/east/demo/echo",
+		"drains/east/_/echo",
+		"drains/east/demo/_",
+		"drains/east//",
+		"drains/_/_/_",
 		store.ElectionPrefix + "694d8f0a1b2c3d4e",
 		"",
 		"clusters/",
@@ -45,6 +52,7 @@ func FuzzParseKey(f *testing.F) {
 		store.KindBundle:         {"bundles/", 1},
 		store.KindPolicy:         {"policies/", 3},
 		store.KindBundleEndpoint: {"bundle-endpoints/", 1},
+		store.KindDrain:          {"drains/", 3},
 	}
 	f.Fuzz(func(t *testing.T, key string) {
 		kind, name, err := store.ParseKey(key)
@@ -67,6 +75,10 @@ func FuzzParseKey(f *testing.F) {
 		if !ok {
 			t.Fatalf("ParseKey(%q) returned unexpected kind %v", key, kind)
 		}
+		if kind == store.KindDrain {
+			checkDrainName(t, key, name)
+			return
+		}
 		if key != l.prefix+name {
 			t.Fatalf("ParseKey(%q) = %v, %q: key is not %q + name", key, kind, name, l.prefix)
 		}
@@ -84,4 +96,25 @@ func FuzzParseKey(f *testing.F) {
 			t.Fatalf("ParseKey(%q) accepted a key that is not an object key", key)
 		}
 	})
+}
+
+// checkDrainName: a drain's name is its key with "_/_" (both or neither)
+// standing for the empty namespace and name of a cluster-wide drain.
+func checkDrainName(t *testing.T, key, name string) {
+	t.Helper()
+	rest, ok := strings.CutPrefix(key, "drains/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || slices.Contains(parts, "") {
+		t.Fatalf("ParseKey(%q) = drain %q: want drains/ and 3 non-empty parts", key, name)
+	}
+	want := rest
+	switch {
+	case parts[1] == store.ClusterWide && parts[2] == store.ClusterWide:
+		want = parts[0] + "//"
+	case parts[1] == store.ClusterWide || parts[2] == store.ClusterWide:
+		t.Fatalf("ParseKey(%q) = drain %q: accepted %q for only one of namespace and name", key, name, store.ClusterWide)
+	}
+	if name != want {
+		t.Fatalf("ParseKey(%q) = drain %q, want %q", key, name, want)
+	}
 }

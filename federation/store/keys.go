@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"strings"
+
+	"github.com/meshfed/meshfed/federation/schema"
 )
 
 // Prefix is the root of every meshfed key in etcd.
@@ -16,6 +18,7 @@ const (
 	bundlesPrefix   = "bundles/"
 	policiesPrefix  = "policies/"
 	endpointsPrefix = "bundle-endpoints/"
+	drainsPrefix    = "drains/"
 	// ElectionPrefix is where federation/leader campaigns, relative to Prefix.
 	ElectionPrefix = "election/"
 )
@@ -32,6 +35,7 @@ const (
 	KindBundle
 	KindPolicy
 	KindBundleEndpoint
+	KindDrain
 )
 
 func (k Kind) String() string {
@@ -48,6 +52,8 @@ func (k Kind) String() string {
 		return "policy"
 	case KindBundleEndpoint:
 		return "bundle endpoint"
+	case KindDrain:
+		return "drain"
 	}
 	return "unknown"
 }
@@ -61,9 +67,23 @@ func bundleKey(td string) string             { return bundlesPrefix + td }
 func endpointKey(td string) string           { return endpointsPrefix + td }
 func policyKey(ns, name, kind string) string { return policiesPrefix + ns + "/" + name + "/" + kind }
 
+// ClusterWide is the namespace and name segment of a cluster-wide drain's
+// key (drains/<cluster>/_/_). It is not a DNS-1123 label, so no service
+// can take it, and it keeps every key segment non-empty.
+const ClusterWide = "_"
+
+func drainKey(cluster, ns, name string) string {
+	if ns == "" && name == "" {
+		ns, name = ClusterWide, ClusterWide
+	}
+	return drainsPrefix + cluster + "/" + ns + "/" + name
+}
+
 // ParseKey splits a key relative to Prefix into its kind and the object's
 // name within the kind ("cluster", "cluster/gateway",
-// "cluster/namespace/name", trust domain, "namespace/name/kind").
+// "cluster/namespace/name", trust domain, "namespace/name/kind"). A drain's
+// name is its watch key, schema.DrainKey: "cluster/namespace/name", or
+// "cluster//" for the cluster-wide key drains/<cluster>/_/_.
 func ParseKey(key string) (Kind, string, error) {
 	for _, p := range []struct {
 		prefix string
@@ -76,6 +96,7 @@ func ParseKey(key string) (Kind, string, error) {
 		{bundlesPrefix, KindBundle, 1},
 		{policiesPrefix, KindPolicy, 3},
 		{endpointsPrefix, KindBundleEndpoint, 1},
+		{drainsPrefix, KindDrain, 3},
 	} {
 		if rest, ok := strings.CutPrefix(key, p.prefix); ok {
 			parts := strings.Split(rest, "/")
@@ -87,8 +108,24 @@ func ParseKey(key string) (Kind, string, error) {
 					return KindUnknown, "", fmt.Errorf("store: key %q has an empty part", key)
 				}
 			}
+			if p.kind == KindDrain {
+				return parseDrainName(key, parts)
+			}
 			return p.kind, rest, nil
 		}
 	}
 	return KindUnknown, "", fmt.Errorf("store: key %q is not under a known prefix", key)
+}
+
+// parseDrainName maps drains/<cluster>/_/_ to "cluster//"; the reserved
+// segment must stand for both namespace and name or for neither.
+func parseDrainName(key string, parts []string) (Kind, string, error) {
+	ns, name := parts[1], parts[2]
+	switch {
+	case ns == ClusterWide && name == ClusterWide:
+		ns, name = "", ""
+	case ns == ClusterWide || name == ClusterWide:
+		return KindUnknown, "", fmt.Errorf("store: key %q uses %q for only one of namespace and name", key, ClusterWide)
+	}
+	return KindDrain, schema.DrainKey(parts[0], ns, name), nil
 }

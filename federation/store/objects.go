@@ -49,8 +49,8 @@ func (s *Store) ListClusters(ctx context.Context) ([]*meshfedv1.Cluster, error) 
 	return out, err
 }
 
-// DeleteCluster removes a cluster with its exports and presence keys in one
-// transaction.
+// DeleteCluster removes a cluster with its exports, presence keys and
+// drains in one transaction.
 func (s *Store) DeleteCluster(ctx context.Context, name string) (int64, error) {
 	defer s.timed("txn")()
 	key := clusterKey(name)
@@ -58,6 +58,7 @@ func (s *Store) DeleteCluster(ctx context.Context, name string) (int64, error) {
 		clientv3.OpDelete(key),
 		clientv3.OpDelete(exportsPrefix+name+"/", clientv3.WithPrefix()),
 		clientv3.OpDelete(presencePrefix+name+"/", clientv3.WithPrefix()),
+		clientv3.OpDelete(drainsPrefix+name+"/", clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return 0, fmt.Errorf("store: delete cluster %q: %w", name, err)

@@ -45,6 +45,8 @@ func decode(kind Kind, value []byte) (proto.Message, error) {
 		m = newPolicy()
 	case KindBundleEndpoint:
 		m = newBundleEndpoint()
+	case KindDrain:
+		m = newDrain()
 	default:
 		return nil, fmt.Errorf("store: no decoder for kind %v", kind)
 	}

@@ -57,6 +57,7 @@ type View struct {
 	imports  map[string]*meshfedv1.Import
 	bundles  map[string]*meshfedv1.Bundle
 	policies map[string]*meshfedv1.Policy
+	drains   map[string]*meshfedv1.Drain
 	history  []entry       // versions in (floor, version], ascending
 	changed  chan struct{} // closed and replaced on every change
 
@@ -131,6 +132,7 @@ func (v *View) resetLocked() {
 	v.imports = map[string]*meshfedv1.Import{}
 	v.bundles = map[string]*meshfedv1.Bundle{}
 	v.policies = map[string]*meshfedv1.Policy{}
+	v.drains = map[string]*meshfedv1.Drain{}
 	v.history = nil
 }
 
@@ -269,6 +271,9 @@ func (v *View) setLocked(o store.Object, touched map[string]bool) *meshfedv1.Cha
 	case store.KindPolicy:
 		c.Kind = meshfedv1.Change_KIND_POLICY
 		setOrDelete(v.policies, o, func(m proto.Message) { c.Policy = m.(*meshfedv1.Policy) })
+	case store.KindDrain:
+		c.Kind = meshfedv1.Change_KIND_DRAIN
+		setOrDelete(v.drains, o, func(m proto.Message) { c.Drain = m.(*meshfedv1.Drain) })
 	case store.KindExport:
 		cluster, svc, ok := splitExportName(o.Name)
 		if !ok {
@@ -341,6 +346,7 @@ func (v *View) snapshotLocked() ([]byte, error) {
 		Imports:  sortedValues(v.imports),
 		Bundles:  sortedValues(v.bundles),
 		Policies: sortedValues(v.policies),
+		Drains:   sortedValues(v.drains),
 	}}
 	enc, err := proto.Marshal(resp)
 	if err != nil {

@@ -250,3 +250,52 @@ func TestNextHonoursContext(t *testing.T) {
 		t.Fatalf("Next with nothing new: %v", err)
 	}
 }
+
+// TestDrainsInSnapshotsAndChanges: drains reach subscribers in snapshots
+// and as KIND_DRAIN changes keyed "cluster/namespace/name" ("cluster//"
+// for the whole cluster), and go with their cluster.
+func TestDrainsInSnapshotsAndChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := start(t, 0)
+	f.addCluster(t, "a")
+	_, rev, err := f.store.PutDrain(ctx, &meshfedv1.Drain{Cluster: "a", PeriodSeconds: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, f.view, rev)
+	sub := f.view.Subscribe(0)
+	snap := next(t, sub).GetSnapshot()
+	if ds := snap.GetDrains(); len(ds) != 1 || ds[0].GetCluster() != "a" || ds[0].GetPeriodSeconds() != 30 || ds[0].GetStartedAt() == nil {
+		t.Fatalf("snapshot drains %v, want a's cluster-wide drain", ds)
+	}
+
+	// 1. A service drain is one change.
+	_, rev, err = f.store.PutDrain(ctx, &meshfedv1.Drain{Cluster: "a", Namespace: "demo", Name: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := next(t, sub)
+	if cs := resp.GetChanges(); len(cs) != 1 || cs[0].GetKind() != meshfedv1.Change_KIND_DRAIN || cs[0].GetKey() != "a/demo/echo" ||
+		cs[0].GetVersion() != rev || cs[0].GetDrain().GetName() != "echo" {
+		t.Fatalf("changes %v, want one KIND_DRAIN a/demo/echo at %d", cs, rev)
+	}
+	// 2. Removing the cluster deletes both drains in the same version.
+	rev, err = f.store.DeleteCluster(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, f.view, rev)
+	deleted := map[string]bool{}
+	for _, c := range next(t, sub).GetChanges() {
+		if c.GetKind() == meshfedv1.Change_KIND_DRAIN && c.GetDeleted() && c.GetVersion() == rev && c.GetDrain() == nil {
+			deleted[c.GetKey()] = true
+		}
+	}
+	if len(deleted) != 2 || !deleted["a//"] || !deleted["a/demo/echo"] {
+		t.Fatalf("drain deletes %v, want a// and a/demo/echo", deleted)
+	}
+	if snap := next(t, f.view.Subscribe(0)).GetSnapshot(); len(snap.GetDrains()) != 0 {
+		t.Fatalf("snapshot after removing the cluster still has drains %v", snap.GetDrains())
+	}
+}

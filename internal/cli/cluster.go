@@ -18,10 +18,15 @@ func newClusterCommand(a *app) *cobra.Command {
 	return group("cluster", "Add, list, inspect and remove clusters",
 		`A cluster is one Kubernetes cluster or host group in the clusterset: a
 name, the SPIFFE trust domain of its workloads, where it runs, and the
-addresses of its east-west gateways.`,
+addresses of its east-west gateways.
+
+Draining a cluster (or one service's copy in it) moves traffic away from
+it, at once or gradually, until it is undrained.`,
 		`  meshfed cluster add eu-1 --trust-domain eu-1.example.org --provider aws --region eu-west-1 --zone eu-west-1a
-  meshfed cluster list`,
-		newClusterAddCommand(a), newClusterListCommand(a), newClusterGetCommand(a), newClusterRemoveCommand(a))
+  meshfed cluster list
+  meshfed cluster drain eu-1 --period 10m`,
+		newClusterAddCommand(a), newClusterListCommand(a), newClusterGetCommand(a), newClusterRemoveCommand(a),
+		newClusterDrainCommand(a), newClusterUndrainCommand(a), newClusterDrainsCommand(a))
 }
 
 func newClusterAddCommand(a *app) *cobra.Command {
@@ -228,8 +233,8 @@ func newClusterRemoveCommand(a *app) *cobra.Command {
 		Aliases: []string{"delete"},
 		Short:   "Remove a cluster and all of its exports",
 		Long: `Remove a cluster from the clusterset. This also removes every service the
-cluster exports (other clusters stop routing to it) and the presence of
-its gateways. The trust bundle of its trust domain is kept.`,
+cluster exports (other clusters stop routing to it), the presence of its
+gateways and its drains. The trust bundle of its trust domain is kept.`,
 		Example: `  meshfed cluster remove eu-1`,
 		Args:    positional("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {

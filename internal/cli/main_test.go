@@ -128,10 +128,20 @@ func TestBadInputFailsBeforeDialing(t *testing.T) {
 		{"trust set missing file", "", []string{"trust", "set", "eu-1.example.org"}, 2, []string{"--file"}},
 		{"trust set sequence 0", "", []string{"trust", "set", "eu-1.example.org", "-f", caPEM, "--sequence", "0"}, 2, []string{"--sequence 0"}},
 		{"trust set sequence not a number", "", []string{"trust", "set", "eu-1.example.org", "-f", caPEM, "--sequence", "x"}, 2, []string{`"x"`}},
+		{"drain cluster name", "", []string{"cluster", "drain", "East"}, 1, []string{`cluster name "East"`, "DNS-1123"}},
+		{"drain service ref", "", []string{"cluster", "drain", "east", "--service", "echo"}, 2, []string{`--service "echo"`, "NAMESPACE/NAME"}},
+		{"drain service namespace", "", []string{"cluster", "drain", "east", "--service", "Demo/echo"}, 1, []string{`namespace "Demo"`}},
+		{"drain negative period", "", []string{"cluster", "drain", "east", "--period", "-5s"}, 2, []string{"--period -5s"}},
+		{"drain fractional period", "", []string{"cluster", "drain", "east", "--period", "1.5s"}, 2, []string{"--period 1.5s", "whole number of seconds"}},
+		{"drain period over a week", "", []string{"cluster", "drain", "east", "--period", "169h"}, 2, []string{"--period 169h0m0s", "7 days"}},
+		{"drain period not a duration", "", []string{"cluster", "drain", "east", "--period", "10"}, 2, []string{`"10"`}},
+		{"undrain service name", "", []string{"cluster", "undrain", "east", "--service", "demo/Echo"}, 1, []string{`name "Echo"`}},
+		{"drains takes no name", "", []string{"cluster", "drains", "east"}, 2, []string{`"east"`}},
 		{"timeout", "", []string{"cluster", "list", "--timeout", "0s"}, 2, []string{"--timeout 0s"}},
 		// Valid input gets as far as the config: the harness itself works.
 		{"valid add reaches config", "", append(add, "--bundle", caPEM), 1, []string{"no config at"}},
 		{"valid policy reaches config", `{"allow":[]}`, []string{"policy", "put", "demo/api", "--kind", "authorization", "-f", "-"}, 1, []string{"no config at"}},
+		{"valid drain reaches config", "", []string{"cluster", "drain", "east", "--service", "demo/echo", "--period", "168h"}, 1, []string{"no config at"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,6 +226,7 @@ func TestVerbs(t *testing.T) {
 	root := cli.NewRoot(cli.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
 	want := []string{
 		"cluster add", "cluster list", "cluster get", "cluster remove",
+		"cluster drain", "cluster undrain", "cluster drains",
 		"export list", "import list",
 		"policy get", "policy put", "policy delete", "policy list",
 		"trust list", "trust get", "trust set",

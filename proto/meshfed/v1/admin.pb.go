@@ -354,7 +354,8 @@ func (x *ListClustersResponse) GetClusters() []*ClusterStatus {
 	return nil
 }
 
-// DeleteCluster removes the cluster, its exports and its presence keys.
+// DeleteCluster removes the cluster, its exports, its presence keys and
+// its drains.
 type DeleteClusterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1671,6 +1672,275 @@ func (*DeletePolicyResponse) Descriptor() ([]byte, []int) {
 	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
+// PutDrainRequest creates or updates a drain. started_at is set by the
+// server: to now on creation and when period_seconds changes; re-putting
+// a drain with the same period keeps it. The cluster must exist.
+type PutDrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Drain         *Drain                 `protobuf:"bytes,1,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutDrainRequest) Reset() {
+	*x = PutDrainRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutDrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutDrainRequest) ProtoMessage() {}
+
+func (x *PutDrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutDrainRequest.ProtoReflect.Descriptor instead.
+func (*PutDrainRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PutDrainRequest) GetDrain() *Drain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+type PutDrainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Drain         *Drain                 `protobuf:"bytes,1,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutDrainResponse) Reset() {
+	*x = PutDrainResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutDrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutDrainResponse) ProtoMessage() {}
+
+func (x *PutDrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutDrainResponse.ProtoReflect.Descriptor instead.
+func (*PutDrainResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PutDrainResponse) GetDrain() *Drain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+// DeleteDrainRequest names a drain; namespace and name both empty mean the
+// cluster-wide drain.
+type DeleteDrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDrainRequest) Reset() {
+	*x = DeleteDrainRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDrainRequest) ProtoMessage() {}
+
+func (x *DeleteDrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDrainRequest.ProtoReflect.Descriptor instead.
+func (*DeleteDrainRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeleteDrainRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *DeleteDrainRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *DeleteDrainRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteDrainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDrainResponse) Reset() {
+	*x = DeleteDrainResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDrainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDrainResponse) ProtoMessage() {}
+
+func (x *DeleteDrainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDrainResponse.ProtoReflect.Descriptor instead.
+func (*DeleteDrainResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+type ListDrainsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDrainsRequest) Reset() {
+	*x = ListDrainsRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDrainsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDrainsRequest) ProtoMessage() {}
+
+func (x *ListDrainsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDrainsRequest.ProtoReflect.Descriptor instead.
+func (*ListDrainsRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+type ListDrainsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Drains        []*Drain               `protobuf:"bytes,1,rep,name=drains,proto3" json:"drains,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDrainsResponse) Reset() {
+	*x = ListDrainsResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDrainsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDrainsResponse) ProtoMessage() {}
+
+func (x *ListDrainsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDrainsResponse.ProtoReflect.Descriptor instead.
+func (*ListDrainsResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListDrainsResponse) GetDrains() []*Drain {
+	if x != nil {
+		return x.Drains
+	}
+	return nil
+}
+
 var File_meshfed_v1_admin_proto protoreflect.FileDescriptor
 
 const file_meshfed_v1_admin_proto_rawDesc = "" +
@@ -1753,7 +2023,19 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\"\x16\n" +
-	"\x14DeletePolicyResponse2\xed\v\n" +
+	"\x14DeletePolicyResponse\":\n" +
+	"\x0fPutDrainRequest\x12'\n" +
+	"\x05drain\x18\x01 \x01(\v2\x11.meshfed.v1.DrainR\x05drain\";\n" +
+	"\x10PutDrainResponse\x12'\n" +
+	"\x05drain\x18\x01 \x01(\v2\x11.meshfed.v1.DrainR\x05drain\"`\n" +
+	"\x12DeleteDrainRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x15\n" +
+	"\x13DeleteDrainResponse\"\x13\n" +
+	"\x11ListDrainsRequest\"?\n" +
+	"\x12ListDrainsResponse\x12)\n" +
+	"\x06drains\x18\x01 \x03(\v2\x11.meshfed.v1.DrainR\x06drains2\xd1\r\n" +
 	"\fAdminService\x12K\n" +
 	"\n" +
 	"PutCluster\x12\x1d.meshfed.v1.PutClusterRequest\x1a\x1e.meshfed.v1.PutClusterResponse\x12K\n" +
@@ -1774,7 +2056,11 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\tPutPolicy\x12\x1c.meshfed.v1.PutPolicyRequest\x1a\x1d.meshfed.v1.PutPolicyResponse\x12H\n" +
 	"\tGetPolicy\x12\x1c.meshfed.v1.GetPolicyRequest\x1a\x1d.meshfed.v1.GetPolicyResponse\x12Q\n" +
 	"\fListPolicies\x12\x1f.meshfed.v1.ListPoliciesRequest\x1a .meshfed.v1.ListPoliciesResponse\x12Q\n" +
-	"\fDeletePolicy\x12\x1f.meshfed.v1.DeletePolicyRequest\x1a .meshfed.v1.DeletePolicyResponseB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
+	"\fDeletePolicy\x12\x1f.meshfed.v1.DeletePolicyRequest\x1a .meshfed.v1.DeletePolicyResponse\x12E\n" +
+	"\bPutDrain\x12\x1b.meshfed.v1.PutDrainRequest\x1a\x1c.meshfed.v1.PutDrainResponse\x12N\n" +
+	"\vDeleteDrain\x12\x1e.meshfed.v1.DeleteDrainRequest\x1a\x1f.meshfed.v1.DeleteDrainResponse\x12K\n" +
+	"\n" +
+	"ListDrains\x12\x1d.meshfed.v1.ListDrainsRequest\x1a\x1e.meshfed.v1.ListDrainsResponseB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
 
 var (
 	file_meshfed_v1_admin_proto_rawDescOnce sync.Once
@@ -1788,7 +2074,7 @@ func file_meshfed_v1_admin_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_admin_proto_rawDescData
 }
 
-var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_meshfed_v1_admin_proto_goTypes = []any{
 	(*PutClusterRequest)(nil),            // 0: meshfed.v1.PutClusterRequest
 	(*PutClusterResponse)(nil),           // 1: meshfed.v1.PutClusterResponse
@@ -1827,78 +2113,94 @@ var file_meshfed_v1_admin_proto_goTypes = []any{
 	(*ListPoliciesResponse)(nil),         // 34: meshfed.v1.ListPoliciesResponse
 	(*DeletePolicyRequest)(nil),          // 35: meshfed.v1.DeletePolicyRequest
 	(*DeletePolicyResponse)(nil),         // 36: meshfed.v1.DeletePolicyResponse
-	(*Cluster)(nil),                      // 37: meshfed.v1.Cluster
-	(*Presence)(nil),                     // 38: meshfed.v1.Presence
-	(*Export)(nil),                       // 39: meshfed.v1.Export
-	(*Import)(nil),                       // 40: meshfed.v1.Import
-	(*Bundle)(nil),                       // 41: meshfed.v1.Bundle
-	(*BundleEndpoint)(nil),               // 42: meshfed.v1.BundleEndpoint
-	(*Policy)(nil),                       // 43: meshfed.v1.Policy
+	(*PutDrainRequest)(nil),              // 37: meshfed.v1.PutDrainRequest
+	(*PutDrainResponse)(nil),             // 38: meshfed.v1.PutDrainResponse
+	(*DeleteDrainRequest)(nil),           // 39: meshfed.v1.DeleteDrainRequest
+	(*DeleteDrainResponse)(nil),          // 40: meshfed.v1.DeleteDrainResponse
+	(*ListDrainsRequest)(nil),            // 41: meshfed.v1.ListDrainsRequest
+	(*ListDrainsResponse)(nil),           // 42: meshfed.v1.ListDrainsResponse
+	(*Cluster)(nil),                      // 43: meshfed.v1.Cluster
+	(*Presence)(nil),                     // 44: meshfed.v1.Presence
+	(*Export)(nil),                       // 45: meshfed.v1.Export
+	(*Import)(nil),                       // 46: meshfed.v1.Import
+	(*Bundle)(nil),                       // 47: meshfed.v1.Bundle
+	(*BundleEndpoint)(nil),               // 48: meshfed.v1.BundleEndpoint
+	(*Policy)(nil),                       // 49: meshfed.v1.Policy
+	(*Drain)(nil),                        // 50: meshfed.v1.Drain
 }
 var file_meshfed_v1_admin_proto_depIdxs = []int32{
-	37, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
-	37, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	37, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	38, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
-	37, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
-	38, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
+	43, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
+	43, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	43, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	44, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
+	43, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
+	44, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
 	5,  // 6: meshfed.v1.ListClustersResponse.clusters:type_name -> meshfed.v1.ClusterStatus
-	39, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
-	40, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
-	41, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
-	41, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	41, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	41, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
-	42, // 13: meshfed.v1.ListBundlesResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
-	42, // 14: meshfed.v1.PutBundleEndpointRequest.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	42, // 15: meshfed.v1.PutBundleEndpointResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	42, // 16: meshfed.v1.ListBundleEndpointsResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
-	42, // 17: meshfed.v1.RefreshBundleResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	43, // 18: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
-	43, // 19: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	43, // 20: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	43, // 21: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
-	0,  // 22: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
-	2,  // 23: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
-	4,  // 24: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
-	7,  // 25: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
-	9,  // 26: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
-	11, // 27: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
-	13, // 28: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
-	15, // 29: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
-	17, // 30: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
-	19, // 31: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
-	21, // 32: meshfed.v1.AdminService.PutBundleEndpoint:input_type -> meshfed.v1.PutBundleEndpointRequest
-	23, // 33: meshfed.v1.AdminService.DeleteBundleEndpoint:input_type -> meshfed.v1.DeleteBundleEndpointRequest
-	25, // 34: meshfed.v1.AdminService.ListBundleEndpoints:input_type -> meshfed.v1.ListBundleEndpointsRequest
-	27, // 35: meshfed.v1.AdminService.RefreshBundle:input_type -> meshfed.v1.RefreshBundleRequest
-	29, // 36: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
-	31, // 37: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
-	33, // 38: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
-	35, // 39: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
-	1,  // 40: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
-	3,  // 41: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
-	6,  // 42: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
-	8,  // 43: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
-	10, // 44: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
-	12, // 45: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
-	14, // 46: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
-	16, // 47: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
-	18, // 48: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
-	20, // 49: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
-	22, // 50: meshfed.v1.AdminService.PutBundleEndpoint:output_type -> meshfed.v1.PutBundleEndpointResponse
-	24, // 51: meshfed.v1.AdminService.DeleteBundleEndpoint:output_type -> meshfed.v1.DeleteBundleEndpointResponse
-	26, // 52: meshfed.v1.AdminService.ListBundleEndpoints:output_type -> meshfed.v1.ListBundleEndpointsResponse
-	28, // 53: meshfed.v1.AdminService.RefreshBundle:output_type -> meshfed.v1.RefreshBundleResponse
-	30, // 54: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
-	32, // 55: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
-	34, // 56: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
-	36, // 57: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
-	40, // [40:58] is the sub-list for method output_type
-	22, // [22:40] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	45, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
+	46, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
+	47, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
+	47, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	47, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	47, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
+	48, // 13: meshfed.v1.ListBundlesResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	48, // 14: meshfed.v1.PutBundleEndpointRequest.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	48, // 15: meshfed.v1.PutBundleEndpointResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	48, // 16: meshfed.v1.ListBundleEndpointsResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	48, // 17: meshfed.v1.RefreshBundleResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	49, // 18: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
+	49, // 19: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	49, // 20: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	49, // 21: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
+	50, // 22: meshfed.v1.PutDrainRequest.drain:type_name -> meshfed.v1.Drain
+	50, // 23: meshfed.v1.PutDrainResponse.drain:type_name -> meshfed.v1.Drain
+	50, // 24: meshfed.v1.ListDrainsResponse.drains:type_name -> meshfed.v1.Drain
+	0,  // 25: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
+	2,  // 26: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
+	4,  // 27: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
+	7,  // 28: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
+	9,  // 29: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
+	11, // 30: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
+	13, // 31: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
+	15, // 32: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
+	17, // 33: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
+	19, // 34: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
+	21, // 35: meshfed.v1.AdminService.PutBundleEndpoint:input_type -> meshfed.v1.PutBundleEndpointRequest
+	23, // 36: meshfed.v1.AdminService.DeleteBundleEndpoint:input_type -> meshfed.v1.DeleteBundleEndpointRequest
+	25, // 37: meshfed.v1.AdminService.ListBundleEndpoints:input_type -> meshfed.v1.ListBundleEndpointsRequest
+	27, // 38: meshfed.v1.AdminService.RefreshBundle:input_type -> meshfed.v1.RefreshBundleRequest
+	29, // 39: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
+	31, // 40: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
+	33, // 41: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
+	35, // 42: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
+	37, // 43: meshfed.v1.AdminService.PutDrain:input_type -> meshfed.v1.PutDrainRequest
+	39, // 44: meshfed.v1.AdminService.DeleteDrain:input_type -> meshfed.v1.DeleteDrainRequest
+	41, // 45: meshfed.v1.AdminService.ListDrains:input_type -> meshfed.v1.ListDrainsRequest
+	1,  // 46: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
+	3,  // 47: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
+	6,  // 48: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
+	8,  // 49: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
+	10, // 50: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
+	12, // 51: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
+	14, // 52: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
+	16, // 53: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
+	18, // 54: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
+	20, // 55: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
+	22, // 56: meshfed.v1.AdminService.PutBundleEndpoint:output_type -> meshfed.v1.PutBundleEndpointResponse
+	24, // 57: meshfed.v1.AdminService.DeleteBundleEndpoint:output_type -> meshfed.v1.DeleteBundleEndpointResponse
+	26, // 58: meshfed.v1.AdminService.ListBundleEndpoints:output_type -> meshfed.v1.ListBundleEndpointsResponse
+	28, // 59: meshfed.v1.AdminService.RefreshBundle:output_type -> meshfed.v1.RefreshBundleResponse
+	30, // 60: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
+	32, // 61: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
+	34, // 62: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
+	36, // 63: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
+	38, // 64: meshfed.v1.AdminService.PutDrain:output_type -> meshfed.v1.PutDrainResponse
+	40, // 65: meshfed.v1.AdminService.DeleteDrain:output_type -> meshfed.v1.DeleteDrainResponse
+	42, // 66: meshfed.v1.AdminService.ListDrains:output_type -> meshfed.v1.ListDrainsResponse
+	46, // [46:67] is the sub-list for method output_type
+	25, // [25:46] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_admin_proto_init() }
@@ -1913,7 +2215,7 @@ func file_meshfed_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_admin_proto_rawDesc), len(file_meshfed_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,9 @@ const (
 	AdminService_GetPolicy_FullMethodName            = "/meshfed.v1.AdminService/GetPolicy"
 	AdminService_ListPolicies_FullMethodName         = "/meshfed.v1.AdminService/ListPolicies"
 	AdminService_DeletePolicy_FullMethodName         = "/meshfed.v1.AdminService/DeletePolicy"
+	AdminService_PutDrain_FullMethodName             = "/meshfed.v1.AdminService/PutDrain"
+	AdminService_DeleteDrain_FullMethodName          = "/meshfed.v1.AdminService/DeleteDrain"
+	AdminService_ListDrains_FullMethodName           = "/meshfed.v1.AdminService/ListDrains"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -66,6 +69,11 @@ type AdminServiceClient interface {
 	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
 	ListPolicies(ctx context.Context, in *ListPoliciesRequest, opts ...grpc.CallOption) (*ListPoliciesResponse, error)
 	DeletePolicy(ctx context.Context, in *DeletePolicyRequest, opts ...grpc.CallOption) (*DeletePolicyResponse, error)
+	// PutDrain starts draining a cluster or one service of it; see Drain.
+	PutDrain(ctx context.Context, in *PutDrainRequest, opts ...grpc.CallOption) (*PutDrainResponse, error)
+	// DeleteDrain ends a drain: the cluster takes traffic again at once.
+	DeleteDrain(ctx context.Context, in *DeleteDrainRequest, opts ...grpc.CallOption) (*DeleteDrainResponse, error)
+	ListDrains(ctx context.Context, in *ListDrainsRequest, opts ...grpc.CallOption) (*ListDrainsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -256,6 +264,36 @@ func (c *adminServiceClient) DeletePolicy(ctx context.Context, in *DeletePolicyR
 	return out, nil
 }
 
+func (c *adminServiceClient) PutDrain(ctx context.Context, in *PutDrainRequest, opts ...grpc.CallOption) (*PutDrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutDrainResponse)
+	err := c.cc.Invoke(ctx, AdminService_PutDrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteDrain(ctx context.Context, in *DeleteDrainRequest, opts ...grpc.CallOption) (*DeleteDrainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteDrainResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteDrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListDrains(ctx context.Context, in *ListDrainsRequest, opts ...grpc.CallOption) (*ListDrainsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDrainsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListDrains_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -283,6 +321,11 @@ type AdminServiceServer interface {
 	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
 	ListPolicies(context.Context, *ListPoliciesRequest) (*ListPoliciesResponse, error)
 	DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error)
+	// PutDrain starts draining a cluster or one service of it; see Drain.
+	PutDrain(context.Context, *PutDrainRequest) (*PutDrainResponse, error)
+	// DeleteDrain ends a drain: the cluster takes traffic again at once.
+	DeleteDrain(context.Context, *DeleteDrainRequest) (*DeleteDrainResponse, error)
+	ListDrains(context.Context, *ListDrainsRequest) (*ListDrainsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -346,6 +389,15 @@ func (UnimplementedAdminServiceServer) ListPolicies(context.Context, *ListPolici
 }
 func (UnimplementedAdminServiceServer) DeletePolicy(context.Context, *DeletePolicyRequest) (*DeletePolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeletePolicy not implemented")
+}
+func (UnimplementedAdminServiceServer) PutDrain(context.Context, *PutDrainRequest) (*PutDrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutDrain not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteDrain(context.Context, *DeleteDrainRequest) (*DeleteDrainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteDrain not implemented")
+}
+func (UnimplementedAdminServiceServer) ListDrains(context.Context, *ListDrainsRequest) (*ListDrainsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDrains not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -692,6 +744,60 @@ func _AdminService_DeletePolicy_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PutDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutDrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutDrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutDrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutDrain(ctx, req.(*PutDrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteDrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteDrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteDrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteDrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteDrain(ctx, req.(*DeleteDrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListDrains_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDrainsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListDrains(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListDrains_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListDrains(ctx, req.(*ListDrainsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -770,6 +876,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeletePolicy",
 			Handler:    _AdminService_DeletePolicy_Handler,
+		},
+		{
+			MethodName: "PutDrain",
+			Handler:    _AdminService_PutDrain_Handler,
+		},
+		{
+			MethodName: "DeleteDrain",
+			Handler:    _AdminService_DeleteDrain_Handler,
+		},
+		{
+			MethodName: "ListDrains",
+			Handler:    _AdminService_ListDrains_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

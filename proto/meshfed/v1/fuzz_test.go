@@ -19,6 +19,8 @@ var apiRequests = []func() proto.Message{
 	func() proto.Message { return &meshfedv1.PutPolicyRequest{} },
 	func() proto.Message { return &meshfedv1.PutBundleRequest{} },
 	func() proto.Message { return &meshfedv1.WatchRequest{} },
+	func() proto.Message { return &meshfedv1.PutDrainRequest{} },
+	func() proto.Message { return &meshfedv1.DeleteDrainRequest{} },
 }
 
 func FuzzDecodeAPI(f *testing.F) {
@@ -46,6 +48,9 @@ func FuzzDecodeAPI(f *testing.F) {
 		}},
 		&meshfedv1.WatchRequest{Cluster: "eu-1", ResumeVersion: 42},
 		&meshfedv1.WatchRequest{ResumeVersion: -1},
+		&meshfedv1.PutDrainRequest{Drain: &meshfedv1.Drain{Cluster: "east", Namespace: "demo", Name: "echo", PeriodSeconds: 600, StartedAt: ts}},
+		&meshfedv1.PutDrainRequest{Drain: &meshfedv1.Drain{Cluster: "east", PeriodSeconds: -1}},
+		&meshfedv1.DeleteDrainRequest{Cluster: "east", Namespace: "demo", Name: "echo"},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {

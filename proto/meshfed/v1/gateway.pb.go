@@ -30,6 +30,7 @@ const (
 	Change_KIND_IMPORT      Change_Kind = 3
 	Change_KIND_BUNDLE      Change_Kind = 4
 	Change_KIND_POLICY      Change_Kind = 5
+	Change_KIND_DRAIN       Change_Kind = 6
 )
 
 // Enum value maps for Change_Kind.
@@ -41,6 +42,7 @@ var (
 		3: "KIND_IMPORT",
 		4: "KIND_BUNDLE",
 		5: "KIND_POLICY",
+		6: "KIND_DRAIN",
 	}
 	Change_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -49,6 +51,7 @@ var (
 		"KIND_IMPORT":      3,
 		"KIND_BUNDLE":      4,
 		"KIND_POLICY":      5,
+		"KIND_DRAIN":       6,
 	}
 )
 
@@ -633,6 +636,7 @@ type Snapshot struct {
 	Imports       []*Import              `protobuf:"bytes,3,rep,name=imports,proto3" json:"imports,omitempty"`
 	Bundles       []*Bundle              `protobuf:"bytes,4,rep,name=bundles,proto3" json:"bundles,omitempty"`
 	Policies      []*Policy              `protobuf:"bytes,5,rep,name=policies,proto3" json:"policies,omitempty"`
+	Drains        []*Drain               `protobuf:"bytes,6,rep,name=drains,proto3" json:"drains,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -702,6 +706,13 @@ func (x *Snapshot) GetPolicies() []*Policy {
 	return nil
 }
 
+func (x *Snapshot) GetDrains() []*Drain {
+	if x != nil {
+		return x.Drains
+	}
+	return nil
+}
+
 // Change is one object that changed. Exactly one of the object fields is set
 // on a put; a delete sets only kind and key.
 type Change struct {
@@ -709,7 +720,8 @@ type Change struct {
 	Kind    Change_Kind            `protobuf:"varint,1,opt,name=kind,proto3,enum=meshfed.v1.Change_Kind" json:"kind,omitempty"`
 	Deleted bool                   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	// key names the object within its kind: cluster name, "cluster/gateway",
-	// "namespace/name", trust domain, or "namespace/name/kind".
+	// "namespace/name", trust domain, "namespace/name/kind", or for a drain
+	// "cluster/namespace/name" ("cluster//" for a cluster-wide drain).
 	Key      string    `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
 	Cluster  *Cluster  `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	Presence *Presence `protobuf:"bytes,5,opt,name=presence,proto3" json:"presence,omitempty"`
@@ -717,7 +729,8 @@ type Change struct {
 	Bundle   *Bundle   `protobuf:"bytes,7,opt,name=bundle,proto3" json:"bundle,omitempty"`
 	Policy   *Policy   `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
 	// version of the write that made this change.
-	Version       int64 `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	Version       int64  `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	Drain         *Drain `protobuf:"bytes,10,opt,name=drain,proto3" json:"drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +826,13 @@ func (x *Change) GetVersion() int64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *Change) GetDrain() *Drain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
 }
 
 // WatchResponse carries a snapshot or changes. The server may merge the
@@ -920,13 +940,14 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\x06bundle\x18\x01 \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\"O\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12%\n" +
-	"\x0eresume_version\x18\x02 \x01(\x03R\rresumeVersion\"\xf9\x01\n" +
+	"\x0eresume_version\x18\x02 \x01(\x03R\rresumeVersion\"\xa4\x02\n" +
 	"\bSnapshot\x12/\n" +
 	"\bclusters\x18\x01 \x03(\v2\x13.meshfed.v1.ClusterR\bclusters\x120\n" +
 	"\bpresence\x18\x02 \x03(\v2\x14.meshfed.v1.PresenceR\bpresence\x12,\n" +
 	"\aimports\x18\x03 \x03(\v2\x12.meshfed.v1.ImportR\aimports\x12,\n" +
 	"\abundles\x18\x04 \x03(\v2\x12.meshfed.v1.BundleR\abundles\x12.\n" +
-	"\bpolicies\x18\x05 \x03(\v2\x12.meshfed.v1.PolicyR\bpolicies\"\xd6\x03\n" +
+	"\bpolicies\x18\x05 \x03(\v2\x12.meshfed.v1.PolicyR\bpolicies\x12)\n" +
+	"\x06drains\x18\x06 \x03(\v2\x11.meshfed.v1.DrainR\x06drains\"\x90\x04\n" +
 	"\x06Change\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.meshfed.v1.Change.KindR\x04kind\x12\x18\n" +
 	"\adeleted\x18\x02 \x01(\bR\adeleted\x12\x10\n" +
@@ -936,14 +957,18 @@ const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\x06import\x18\x06 \x01(\v2\x12.meshfed.v1.ImportR\x06import\x12*\n" +
 	"\x06bundle\x18\a \x01(\v2\x12.meshfed.v1.BundleR\x06bundle\x12*\n" +
 	"\x06policy\x18\b \x01(\v2\x12.meshfed.v1.PolicyR\x06policy\x12\x18\n" +
-	"\aversion\x18\t \x01(\x03R\aversion\"t\n" +
+	"\aversion\x18\t \x01(\x03R\aversion\x12'\n" +
+	"\x05drain\x18\n" +
+	" \x01(\v2\x11.meshfed.v1.DrainR\x05drain\"\x84\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CLUSTER\x10\x01\x12\x11\n" +
 	"\rKIND_PRESENCE\x10\x02\x12\x0f\n" +
 	"\vKIND_IMPORT\x10\x03\x12\x0f\n" +
 	"\vKIND_BUNDLE\x10\x04\x12\x0f\n" +
-	"\vKIND_POLICY\x10\x05\"\x89\x01\n" +
+	"\vKIND_POLICY\x10\x05\x12\x0e\n" +
+	"\n" +
+	"KIND_DRAIN\x10\x06\"\x89\x01\n" +
 	"\rWatchResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x120\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x14.meshfed.v1.SnapshotR\bsnapshot\x12,\n" +
@@ -991,6 +1016,7 @@ var file_meshfed_v1_gateway_proto_goTypes = []any{
 	(*Presence)(nil),               // 17: meshfed.v1.Presence
 	(*Import)(nil),                 // 18: meshfed.v1.Import
 	(*Policy)(nil),                 // 19: meshfed.v1.Policy
+	(*Drain)(nil),                  // 20: meshfed.v1.Drain
 }
 var file_meshfed_v1_gateway_proto_depIdxs = []int32{
 	14, // 0: meshfed.v1.PublishExportsRequest.upserts:type_name -> meshfed.v1.Export
@@ -1002,29 +1028,31 @@ var file_meshfed_v1_gateway_proto_depIdxs = []int32{
 	18, // 6: meshfed.v1.Snapshot.imports:type_name -> meshfed.v1.Import
 	15, // 7: meshfed.v1.Snapshot.bundles:type_name -> meshfed.v1.Bundle
 	19, // 8: meshfed.v1.Snapshot.policies:type_name -> meshfed.v1.Policy
-	0,  // 9: meshfed.v1.Change.kind:type_name -> meshfed.v1.Change.Kind
-	16, // 10: meshfed.v1.Change.cluster:type_name -> meshfed.v1.Cluster
-	17, // 11: meshfed.v1.Change.presence:type_name -> meshfed.v1.Presence
-	18, // 12: meshfed.v1.Change.import:type_name -> meshfed.v1.Import
-	15, // 13: meshfed.v1.Change.bundle:type_name -> meshfed.v1.Bundle
-	19, // 14: meshfed.v1.Change.policy:type_name -> meshfed.v1.Policy
-	11, // 15: meshfed.v1.WatchResponse.snapshot:type_name -> meshfed.v1.Snapshot
-	12, // 16: meshfed.v1.WatchResponse.changes:type_name -> meshfed.v1.Change
-	1,  // 17: meshfed.v1.GatewayService.Register:input_type -> meshfed.v1.RegisterRequest
-	3,  // 18: meshfed.v1.GatewayService.Heartbeat:input_type -> meshfed.v1.HeartbeatRequest
-	5,  // 19: meshfed.v1.GatewayService.PublishExports:input_type -> meshfed.v1.PublishExportsRequest
-	8,  // 20: meshfed.v1.GatewayService.PushBundle:input_type -> meshfed.v1.PushBundleRequest
-	10, // 21: meshfed.v1.GatewayService.Watch:input_type -> meshfed.v1.WatchRequest
-	2,  // 22: meshfed.v1.GatewayService.Register:output_type -> meshfed.v1.RegisterResponse
-	4,  // 23: meshfed.v1.GatewayService.Heartbeat:output_type -> meshfed.v1.HeartbeatResponse
-	7,  // 24: meshfed.v1.GatewayService.PublishExports:output_type -> meshfed.v1.PublishExportsResponse
-	9,  // 25: meshfed.v1.GatewayService.PushBundle:output_type -> meshfed.v1.PushBundleResponse
-	13, // 26: meshfed.v1.GatewayService.Watch:output_type -> meshfed.v1.WatchResponse
-	22, // [22:27] is the sub-list for method output_type
-	17, // [17:22] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 9: meshfed.v1.Snapshot.drains:type_name -> meshfed.v1.Drain
+	0,  // 10: meshfed.v1.Change.kind:type_name -> meshfed.v1.Change.Kind
+	16, // 11: meshfed.v1.Change.cluster:type_name -> meshfed.v1.Cluster
+	17, // 12: meshfed.v1.Change.presence:type_name -> meshfed.v1.Presence
+	18, // 13: meshfed.v1.Change.import:type_name -> meshfed.v1.Import
+	15, // 14: meshfed.v1.Change.bundle:type_name -> meshfed.v1.Bundle
+	19, // 15: meshfed.v1.Change.policy:type_name -> meshfed.v1.Policy
+	20, // 16: meshfed.v1.Change.drain:type_name -> meshfed.v1.Drain
+	11, // 17: meshfed.v1.WatchResponse.snapshot:type_name -> meshfed.v1.Snapshot
+	12, // 18: meshfed.v1.WatchResponse.changes:type_name -> meshfed.v1.Change
+	1,  // 19: meshfed.v1.GatewayService.Register:input_type -> meshfed.v1.RegisterRequest
+	3,  // 20: meshfed.v1.GatewayService.Heartbeat:input_type -> meshfed.v1.HeartbeatRequest
+	5,  // 21: meshfed.v1.GatewayService.PublishExports:input_type -> meshfed.v1.PublishExportsRequest
+	8,  // 22: meshfed.v1.GatewayService.PushBundle:input_type -> meshfed.v1.PushBundleRequest
+	10, // 23: meshfed.v1.GatewayService.Watch:input_type -> meshfed.v1.WatchRequest
+	2,  // 24: meshfed.v1.GatewayService.Register:output_type -> meshfed.v1.RegisterResponse
+	4,  // 25: meshfed.v1.GatewayService.Heartbeat:output_type -> meshfed.v1.HeartbeatResponse
+	7,  // 26: meshfed.v1.GatewayService.PublishExports:output_type -> meshfed.v1.PublishExportsResponse
+	9,  // 27: meshfed.v1.GatewayService.PushBundle:output_type -> meshfed.v1.PushBundleResponse
+	13, // 28: meshfed.v1.GatewayService.Watch:output_type -> meshfed.v1.WatchResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_gateway_proto_init() }

@@ -979,6 +979,86 @@ func (x *Policy) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Drain moves traffic away from a cluster (namespace and name empty) or
+// from one cluster's copy of one service. Gateways scale the drained
+// cluster's share of traffic by max(0, 1 - (now - started_at) / period);
+// a zero period takes it to 0 at once.
+type Drain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Namespace     string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`              // set by the server
+	PeriodSeconds int64                  `protobuf:"varint,5,opt,name=period_seconds,json=periodSeconds,proto3" json:"period_seconds,omitempty"` // traffic leaves linearly over this; 0 means at once
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Drain) Reset() {
+	*x = Drain{}
+	mi := &file_meshfed_v1_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Drain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Drain) ProtoMessage() {}
+
+func (x *Drain) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Drain.ProtoReflect.Descriptor instead.
+func (*Drain) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Drain) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Drain) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Drain) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Drain) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Drain) GetPeriodSeconds() int64 {
+	if x != nil {
+		return x.PeriodSeconds
+	}
+	return 0
+}
+
 var File_meshfed_v1_types_proto protoreflect.FileDescriptor
 
 const file_meshfed_v1_types_proto_rawDesc = "" +
@@ -1072,7 +1152,14 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1a\n" +
 	"\bdocument\x18\x04 \x01(\fR\bdocument\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xb5\x01\n" +
+	"\x05Drain\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12%\n" +
+	"\x0eperiod_seconds\x18\x05 \x01(\x03R\rperiodSecondsB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
 
 var (
 	file_meshfed_v1_types_proto_rawDescOnce sync.Once
@@ -1086,7 +1173,7 @@ func file_meshfed_v1_types_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_types_proto_rawDescData
 }
 
-var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_meshfed_v1_types_proto_goTypes = []any{
 	(*Locality)(nil),              // 0: meshfed.v1.Locality
 	(*Cluster)(nil),               // 1: meshfed.v1.Cluster
@@ -1100,35 +1187,37 @@ var file_meshfed_v1_types_proto_goTypes = []any{
 	(*Bundle)(nil),                // 9: meshfed.v1.Bundle
 	(*BundleEndpoint)(nil),        // 10: meshfed.v1.BundleEndpoint
 	(*Policy)(nil),                // 11: meshfed.v1.Policy
-	nil,                           // 12: meshfed.v1.Cluster.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Drain)(nil),                 // 12: meshfed.v1.Drain
+	nil,                           // 13: meshfed.v1.Cluster.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_meshfed_v1_types_proto_depIdxs = []int32{
 	0,  // 0: meshfed.v1.Cluster.locality:type_name -> meshfed.v1.Locality
-	12, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
-	13, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
-	13, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
+	13, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
+	14, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
+	14, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: meshfed.v1.Export.ports:type_name -> meshfed.v1.ServicePort
 	4,  // 5: meshfed.v1.Export.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	13, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
-	13, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
+	14, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 8: meshfed.v1.ImportCluster.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	13, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
+	14, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
 	6,  // 10: meshfed.v1.ImportCluster.conditions:type_name -> meshfed.v1.Condition
 	3,  // 11: meshfed.v1.Import.ports:type_name -> meshfed.v1.ServicePort
 	7,  // 12: meshfed.v1.Import.clusters:type_name -> meshfed.v1.ImportCluster
 	6,  // 13: meshfed.v1.Import.conditions:type_name -> meshfed.v1.Condition
-	13, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 15: meshfed.v1.BundleEndpoint.refresh_requested_at:type_name -> google.protobuf.Timestamp
-	13, // 16: meshfed.v1.BundleEndpoint.last_attempt:type_name -> google.protobuf.Timestamp
-	13, // 17: meshfed.v1.BundleEndpoint.last_success:type_name -> google.protobuf.Timestamp
-	13, // 18: meshfed.v1.BundleEndpoint.next_refresh:type_name -> google.protobuf.Timestamp
-	13, // 19: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	14, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 15: meshfed.v1.BundleEndpoint.refresh_requested_at:type_name -> google.protobuf.Timestamp
+	14, // 16: meshfed.v1.BundleEndpoint.last_attempt:type_name -> google.protobuf.Timestamp
+	14, // 17: meshfed.v1.BundleEndpoint.last_success:type_name -> google.protobuf.Timestamp
+	14, // 18: meshfed.v1.BundleEndpoint.next_refresh:type_name -> google.protobuf.Timestamp
+	14, // 19: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 20: meshfed.v1.Drain.started_at:type_name -> google.protobuf.Timestamp
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_types_proto_init() }
@@ -1142,7 +1231,7 @@ func file_meshfed_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_types_proto_rawDesc), len(file_meshfed_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
