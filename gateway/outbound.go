@@ -147,7 +147,10 @@ func (g *Gateway) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc := t.Service.String()
-	up, cluster, err := g.pickAndDial(r.Context(), t)
+	// net/http cancels r.Context() when the client's read side hits EOF,
+	// but a client may send its data and half-close before the tunnel is
+	// up; the dial is bounded by connect_timeout instead.
+	up, cluster, err := g.pickAndDial(context.WithoutCancel(r.Context()), t)
 	if err != nil {
 		result := "connect_error"
 		if errors.Is(err, errUnavailable) {
