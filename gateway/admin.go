@@ -32,6 +32,9 @@ func (g *Gateway) adminServer() *http.Server {
 		enc.Encode(g.debugSnapshot())
 	})
 	mux.HandleFunc("GET /debug/routes", g.serveDebugRoutes)
+	if g.cfg.AdminFaults {
+		g.serveFaults(mux)
+	}
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }
 

@@ -62,6 +62,10 @@ type Config struct {
 	Health HealthConfig `json:"health"`
 	// Retry tunes retries of proxied HTTP requests on another cluster.
 	Retry RetryConfig `json:"retry"`
+	// AdminFaults enables the fault-injection API on the admin port
+	// (/faults: blackhole, latency, trust-expiry) that drills use. Off by
+	// default; faults always expire by themselves.
+	AdminFaults bool `json:"admin_faults,omitempty"`
 	// AccessLog enables a structured (JSON) access log line per
 	// connection and per proxied HTTP request on the gateway's logger.
 	AccessLog bool `json:"access_log,omitempty"`

@@ -60,6 +60,8 @@ type Gateway struct {
 	routes      atomic.Pointer[routes]
 	local       *localServices
 	peers       *peers
+	faults      *faults
+	stopping    chan struct{}
 	lb          *balancers
 	health      *healthState
 	retryBudget *retryBudget
@@ -113,6 +115,8 @@ func New(cfg *Config, opts Options) (g *Gateway, err error) {
 		haveRoutes: make(chan struct{}),
 		local:      newLocalServices(cfg),
 		lb:         newBalancers(cfg.Balancing),
+		faults:     newFaults(),
+		stopping:   make(chan struct{}),
 		health:     &healthState{cfg: cfg.Health, m: map[string]*clusterHealth{}},
 	}
 	g.health.onChange = g.kickBalancers
@@ -344,6 +348,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	g.draining.Store(true)
+	close(g.stopping)
 	g.log.Info("draining", "timeout", g.cfg.Limits.DrainTimeout.D())
 	g.inbound.Close()
 	for _, t := range g.tcp {

@@ -15,6 +15,11 @@ import (
 // ready local endpoint.
 func (g *Gateway) handleInbound(raw net.Conn) {
 	start := time.Now()
+	// A gateway-wide blackhole answers nothing, not even a handshake.
+	if !g.faults.waitBlackhole("", g.stopping) {
+		raw.Close()
+		return
+	}
 	tc := tls.Server(raw, g.serverTLS())
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.HandshakeTimeout.D())
 	err := tc.HandshakeContext(ctx)
@@ -59,7 +64,8 @@ func (g *Gateway) handleInbound(raw net.Conn) {
 	labels := []string{"inbound", source, g.cfg.Cluster, svc, proto}
 	active := g.m.active.WithLabelValues(labels...)
 	active.Inc()
-	sent, received := splice(tc, up, g.cfg.Limits.IdleTimeout.D())
+	peer := &faultConn{Conn: tc, f: g.faults, svc: svc, stop: make(chan struct{})}
+	sent, received := splice(peer, up, g.cfg.Limits.IdleTimeout.D())
 	active.Dec()
 	g.recordConn(labels, start, sent, received, "ok")
 	if g.cfg.AccessLog {

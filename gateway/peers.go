@@ -205,3 +205,7 @@ var (
 	errNoRoute     = errors.New("no such clusterset service")
 	errUnavailable = errors.New("no healthy cluster exports the service")
 )
+
+// CloseIdleTunnels closes the idle keep-alive tunnels of proxied HTTP, so
+// the next requests open (and handshake) new ones.
+func (g *Gateway) CloseIdleTunnels() { g.peers.close() }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -108,6 +109,9 @@ func (g *Gateway) serverTLS() *tls.Config {
 		ClientAuth:     tls.RequireAnyClientCert,
 		GetCertificate: tlsconfig.GetCertificate(g.svid),
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			if _, ok := g.faults.applies(FaultTrustExpiry, "", time.Now()); ok {
+				return &peerError{"expired", errors.New("peer SVID rejected: trust-expiry fault injected by a drill")}
+			}
 			_, _, err := verifyPeer(cs.PeerCertificates, g.bundles, g.routes.Load(), "")
 			return err
 		},

@@ -18,6 +18,7 @@ func newGatewayCommand(s Streams) *cobra.Command {
 		over                 gateway.Config
 		advertise            []string
 		accessLog            bool
+		enableFaults         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -85,6 +86,9 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 			if f.Changed("advertise") {
 				cfg.Listen.Advertise = advertise
 			}
+			if f.Changed("enable-faults") {
+				cfg.AdminFaults = enableFaults
+			}
 			if f.Changed("access-log") {
 				cfg.AccessLog = accessLog
 			}
@@ -120,6 +124,7 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 	f.StringVar(&over.Listen.Outbound, "outbound", gateway.DefaultOutbound, `forward-proxy listen address ("off" disables)`)
 	f.StringVar(&over.Listen.Admin, "admin", gateway.DefaultAdmin, `admin listen address ("off" disables)`)
 	f.BoolVar(&accessLog, "access-log", false, "log every connection and proxied request")
+	f.BoolVar(&enableFaults, "enable-faults", false, "serve the fault-injection API (/faults) on the admin port, for drills")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
