@@ -13,8 +13,11 @@ type WeightedPicker struct {
 	clusters []string
 	// cum[i] is the cumulative share up to and including clusters[i],
 	// scaled to 1<<32; the last is 1<<32.
-	cum  []uint64
-	rand func() uint64
+	cum []uint64
+	// fallback are the healthy targets without a share, nearest priority
+	// first: where a retry goes once it skipped every cluster with one.
+	fallback []string
+	rand     func() uint64
 }
 
 const scale = 1 << 32
@@ -30,6 +33,8 @@ func NewWeightedPicker(t *Table, rnd func() uint64) *WeightedPicker {
 	for _, r := range t.Rows {
 		if r.Share > 0 {
 			sum += r.Share
+		} else if r.Healthy && !r.Excluded {
+			p.fallback = append(p.fallback, r.Cluster)
 		}
 	}
 	if sum == 0 {
@@ -49,7 +54,9 @@ func NewWeightedPicker(t *Table, rnd func() uint64) *WeightedPicker {
 }
 
 // Pick implements Picker. With skip, the skipped clusters' shares are
-// spread over the others in proportion.
+// spread over the others in proportion; when every cluster with a share
+// is skipped, the nearest healthy one without a share is picked, so a
+// retry fails over to the next priority.
 func (p *WeightedPicker) Pick(skip func(cluster string) bool) (string, bool) {
 	n := len(p.clusters)
 	if n == 0 {
@@ -75,6 +82,11 @@ func (p *WeightedPicker) Pick(skip func(cluster string) bool) (string, bool) {
 		}
 	}
 	if total == 0 {
+		for _, c := range p.fallback {
+			if !skip(c) {
+				return c, true
+			}
+		}
 		return "", false
 	}
 	target := r * total / scale

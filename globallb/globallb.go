@@ -21,9 +21,6 @@
 // (default 10%), health is ignored rather than traffic dropped.
 package globallb
 
-import (
-	"sync/atomic"
-)
 
 // Locality is where a cluster runs.
 type Locality struct {
@@ -92,56 +89,4 @@ type Picker interface {
 	// (if not nil) returns true, e.g. ones that already failed this
 	// request. ok is false when no cluster may be used.
 	Pick(skip func(cluster string) bool) (cluster string, ok bool)
-}
-
-// Nearest is the nearest-healthy Picker.
-type Nearest struct {
-	// ranked holds the healthy targets, nearest priority first.
-	ranked []rankedTarget
-	next   atomic.Uint32
-}
-
-type rankedTarget struct {
-	cluster  string
-	priority Priority
-}
-
-// NewNearest returns a Picker over targets for a caller in cluster from
-// at locality loc. Unhealthy targets are never picked.
-func NewNearest(from string, loc Locality, targets []Target) *Nearest {
-	n := &Nearest{}
-	for _, t := range targets {
-		if t.Healthy() {
-			n.ranked = append(n.ranked, rankedTarget{cluster: t.Cluster, priority: PriorityOf(from, loc, t)})
-		}
-	}
-	// Insertion sort by priority, stable so that the input order (sorted
-	// by cluster name in the control plane's imports) breaks ties.
-	for i := 1; i < len(n.ranked); i++ {
-		for j := i; j > 0 && n.ranked[j].priority < n.ranked[j-1].priority; j-- {
-			n.ranked[j], n.ranked[j-1] = n.ranked[j-1], n.ranked[j]
-		}
-	}
-	return n
-}
-
-// Pick implements Picker: round-robin over the nearest priority that has
-// a target not skipped.
-func (n *Nearest) Pick(skip func(cluster string) bool) (string, bool) {
-	for start := 0; start < len(n.ranked); {
-		end := start + 1
-		for end < len(n.ranked) && n.ranked[end].priority == n.ranked[start].priority {
-			end++
-		}
-		group := n.ranked[start:end]
-		off := int(n.next.Add(1))
-		for i := range group {
-			t := group[(off+i)%len(group)]
-			if skip == nil || !skip(t.cluster) {
-				return t.cluster, true
-			}
-		}
-		start = end
-	}
-	return "", false
 }

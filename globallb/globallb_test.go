@@ -29,49 +29,6 @@ func TestPriorityOf(t *testing.T) {
 	}
 }
 
-func TestNearestPicksHealthyNearestRoundRobin(t *testing.T) {
-	loc := Locality{Provider: "aws", Region: "r1", Zone: "z1"}
-	targets := []Target{
-		{Cluster: "far", Locality: Locality{Provider: "gcp"}, Ready: 3, Alive: true},
-		{Cluster: "r1a", Locality: Locality{Provider: "aws", Region: "r1", Zone: "z2"}, Ready: 1, Alive: true},
-		{Cluster: "r1b", Locality: Locality{Provider: "aws", Region: "r1", Zone: "z3"}, Ready: 1, Alive: true},
-		{Cluster: "dead", Locality: loc, Ready: 5, Alive: false},
-		{Cluster: "empty", Locality: loc, Ready: 0, Alive: true},
-	}
-	p := NewNearest("me", loc, targets)
-	counts := map[string]int{}
-	for range 100 {
-		c, ok := p.Pick(nil)
-		if !ok {
-			t.Fatal("no pick")
-		}
-		counts[c]++
-	}
-	if counts["r1a"] != 50 || counts["r1b"] != 50 || len(counts) != 2 {
-		t.Fatalf("picks %v, want r1a and r1b 50 each (same region, healthy)", counts)
-	}
-	// Skipping the nearest falls over to the next priority.
-	c, ok := p.Pick(func(c string) bool { return c != "far" })
-	if !ok || c != "far" {
-		t.Fatalf("with r1a, r1b skipped: %q %v, want far", c, ok)
-	}
-	if _, ok := p.Pick(func(string) bool { return true }); ok {
-		t.Fatal("picked with everything skipped")
-	}
-	if _, ok := NewNearest("me", loc, targets[3:]).Pick(nil); ok {
-		t.Fatal("picked an unhealthy target")
-	}
-}
-
-func TestNearestPrefersSameCluster(t *testing.T) {
-	p := NewNearest("me", Locality{}, []Target{{Cluster: "other", Ready: 1, Alive: true}, {Cluster: "me", Ready: 1, Alive: true}})
-	for range 10 {
-		if c, _ := p.Pick(nil); c != "me" {
-			t.Fatalf("picked %q, want me", c)
-		}
-	}
-}
-
 // BenchmarkPick is the Pick benchmark: the weighted picker over
 // 2, 20 and 200 target clusters spread over priorities, some unhealthy.
 func BenchmarkPick(b *testing.B) {

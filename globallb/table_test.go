@@ -205,6 +205,24 @@ func TestWeightedPickerFollowsShares(t *testing.T) {
 	}
 }
 
+// A retry that skipped the only cluster with a share goes to the next
+// priority's healthy cluster, never to an unhealthy or excluded one.
+func TestWeightedPickerRetriesOnNextPriority(t *testing.T) {
+	tb := Compute(Config{}, Input{Local: here, Targets: []Target{
+		tg("a", sameReg, 10, true), tg("b", otherPrv, 10, false), tg("c", otherPrv, 10, true), tg("d", otherPrv, 10, true),
+	}, Policy: &schema.FailoverPolicy{Never: []string{"c"}}})
+	p := NewWeightedPicker(tb, rand.New(rand.NewPCG(1, 2)).Uint64)
+	if c, ok := p.Pick(nil); !ok || c != "a" {
+		t.Fatalf("first pick %q %v, want a (all traffic)", c, ok)
+	}
+	if c, ok := p.Pick(func(c string) bool { return c == "a" }); !ok || c != "d" {
+		t.Fatalf("retry skipping a: %q %v, want d (c is excluded, b unhealthy)", c, ok)
+	}
+	if c, ok := p.Pick(func(c string) bool { return c == "a" || c == "d" }); ok {
+		t.Fatalf("retry skipping a and d: %q, want none", c)
+	}
+}
+
 func TestExplain(t *testing.T) {
 	tb := Compute(Config{}, Input{From: "caller", Local: here, Targets: []Target{tg("a", sameReg, 10, true), tg("b", sameReg, 10, false), tg("c", otherPrv, 10, true)}})
 	out := Explain(tb)
