@@ -21,7 +21,6 @@
 // (default 10%), health is ignored rather than traffic dropped.
 package globallb
 
-
 // Locality is where a cluster runs.
 type Locality struct {
 	Provider, Region, Zone string
