@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -239,10 +241,33 @@ func (g *Gateway) probe(ctx context.Context, cluster string, addrs []string) err
 		cfg.ServerName = probeSNI
 		tc := tls.Client(raw, cfg)
 		err = tc.HandshakeContext(ctx)
+		if err == nil {
+			err = probeVerdict(ctx, tc)
+		}
 		raw.Close()
 		if err == nil {
 			return nil
 		}
+	}
+	return err
+}
+
+// probeVerdict reads the peer's answer to a probe. In TLS 1.3 the
+// client's side of the handshake is done before the server has checked
+// the client's certificate, so a completed handshake does not prove the
+// peer accepts this gateway's SVID: the next record does, close_notify
+// when it does (the inbound side closes a probe at once) or an alert
+// when it does not.
+func probeVerdict(ctx context.Context, tc *tls.Conn) error {
+	if dl, ok := ctx.Deadline(); ok {
+		tc.SetReadDeadline(dl)
+	}
+	_, err := tc.Read(make([]byte, 1))
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return errors.New("the peer sent data in answer to a probe")
 	}
 	return err
 }
