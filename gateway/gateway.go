@@ -61,6 +61,7 @@ type Gateway struct {
 	local       *localServices
 	peers       *peers
 	faults      *faults
+	tunnels     tunnelSet
 	stopping    chan struct{}
 	lb          *balancers
 	health      *healthState
@@ -455,6 +456,7 @@ func (g *Gateway) update(source string) {
 		g.log.Warn("trust bundles", "error", err)
 	}
 	g.routes.Store(r)
+	g.revalidate()
 	g.rebalance()
 	g.kickBalancers()
 	g.m.snapshotVersion.Set(float64(r.version))

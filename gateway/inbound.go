@@ -65,6 +65,16 @@ func (g *Gateway) handleInbound(raw net.Conn) {
 	active := g.m.active.WithLabelValues(labels...)
 	active.Inc()
 	peer := &faultConn{Conn: tc, f: g.faults, svc: svc, stop: make(chan struct{})}
+	open := &inboundTunnel{conn: peer, certs: cs.PeerCertificates, peer: peerID, cluster: source, key: t.Service.Key(), service: svc}
+	g.tunnels.add(open)
+	defer g.tunnels.remove(open)
+	// An update between the check above and add would have missed this
+	// tunnel: check again against the latest routes.
+	if !g.routes.Load().allowed(open.key, peerID, source) {
+		up.Close()
+		peer.Close()
+		return
+	}
 	sent, received := splice(peer, up, g.cfg.Limits.IdleTimeout.D())
 	active.Dec()
 	g.recordConn(labels, start, sent, received, "ok")

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -27,8 +29,8 @@ type RetryConfig struct {
 	// OnStatus lists the response codes that are retried (default [503]).
 	OnStatus []int `json:"on_status,omitempty"`
 	// BudgetPercent: retries may add at most this share of extra requests
-	// (default 20), plus MinPerSecond retries per second (default 10)
-	// so that low traffic can still fail over.
+	// over the last 10 s (default 20), plus MinPerSecond retries per
+	// second (default 10) so that low traffic can still fail over.
 	BudgetPercent int `json:"budget_percent,omitempty"`
 	MinPerSecond  int `json:"min_per_second,omitempty"`
 }
@@ -51,18 +53,26 @@ func (r *RetryConfig) setDefaults() {
 	}
 }
 
-// retryBudget is a token bucket: each request deposits BudgetPercent/100
-// of a token, each retry withdraws one; MinPerSecond tokens are added
-// every second. The balance is capped so a quiet period cannot bank an
-// unbounded burst.
+// retryBudget is a token bucket in two parts, like Finagle's: each
+// request deposits BudgetPercent/100 of a token that fades over
+// budgetWindow, so deposits hold about BudgetPercent of the last 10 s of
+// requests; MinPerSecond tokens are added every second, up to
+// budgetWindow's worth. Each retry withdraws one token. A quiet period
+// banks no more than its traffic earned, while the requests caught on a
+// silently failed cluster until health checks notice (a second or two of
+// all traffic) can all be retried.
 type retryBudget struct {
-	mu      sync.Mutex
-	tokens  float64
-	last    time.Time
-	ratio   float64
-	perSec  float64
-	ceiling float64
+	mu       sync.Mutex
+	tokens   float64 // from MinPerSecond
+	deposits float64 // from requests, fading
+	last     time.Time
+	ratio    float64
+	perSec   float64
+	ceiling  float64
 }
+
+// budgetWindow is how long a request's deposit lasts (its time constant).
+const budgetWindow = 10 * time.Second
 
 func newRetryBudget(cfg RetryConfig) *retryBudget {
 	per := float64(cfg.MinPerSecond)
@@ -71,7 +81,9 @@ func newRetryBudget(cfg RetryConfig) *retryBudget {
 
 func (b *retryBudget) refill(now time.Time) {
 	if !b.last.IsZero() {
-		b.tokens += now.Sub(b.last).Seconds() * b.perSec
+		dt := now.Sub(b.last).Seconds()
+		b.tokens += dt * b.perSec
+		b.deposits *= math.Exp(-dt / budgetWindow.Seconds())
 	}
 	b.last = now
 	b.tokens = min(b.tokens, b.ceiling+b.perSec)
@@ -81,7 +93,7 @@ func (b *retryBudget) refill(now time.Time) {
 func (b *retryBudget) request(now time.Time) {
 	b.mu.Lock()
 	b.refill(now)
-	b.tokens = min(b.tokens+b.ratio, b.ceiling+b.perSec)
+	b.deposits += b.ratio
 	b.mu.Unlock()
 }
 
@@ -90,11 +102,19 @@ func (b *retryBudget) retry(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(now)
-	if b.tokens < 1 {
+	if b.tokens+b.deposits < 1 {
 		return false
 	}
-	b.tokens--
+	take := min(1, b.deposits)
+	b.deposits -= take
+	b.tokens -= 1 - take
 	return true
+}
+
+// peerRefused reports a TLS alert received from the peer gateway.
+func peerRefused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 // idempotent methods may be retried after they were sent.
@@ -158,8 +178,15 @@ func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := rt.try(req, cluster)
 		sent := true
 		var de *dialError
-		if errors.As(err, &de) {
+		switch {
+		case errors.As(err, &de):
 			sent = false
+		case peerRefused(err):
+			// The peer's TLS alert after the handshake (TLS 1.3 checks the
+			// client certificate after the client is done): it processed
+			// nothing, so any method may go elsewhere.
+			sent = false
+			g.m.handshakeFailures.WithLabelValues("outbound", "refused_by_peer").Inc()
 		}
 		if cluster != g.cfg.Cluster {
 			g.health.observe(cluster, err == nil && resp.StatusCode < 500, known, time.Now())
