@@ -1,5 +1,5 @@
 // Package schema validates the objects of the meshfed API (clusters,
-// exports, bundles, policies) and their names.
+// exports, bundles, policies, drains, drill reports) and their names.
 //
 // Every boundary that takes such an object from outside (CLI, gRPC API,
 // cluster agent, config files) calls the Validate functions here, so a

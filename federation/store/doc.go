@@ -9,6 +9,7 @@
 //	policies/<namespace>/<name>/<kind>  meshfed.v1.Policy
 //	bundle-endpoints/<trust domain>     meshfed.v1.BundleEndpoint
 //	drains/<cluster>/<namespace>/<name> meshfed.v1.Drain; drains/<cluster>/_/_ for the whole cluster
+//	drills/<id>                         meshfed.v1.DrillReport; not loaded or watched by the view
 //	election/<job>                      leader election (federation/leader)
 //
 // Values are the protobuf binary encoding; the "v1" in the prefix is the

@@ -24,6 +24,7 @@ func FuzzParseKey(f *testing.F) {
 		"drains/east/demo/_",
 		"drains/east//",
 		"drains/_/_/_",
+		"drills/20261122-211500-kill-east", // not a view object: an error
 		store.ElectionPrefix + "694d8f0a1b2c3d4e",
 		"",
 		"clusters/",

@@ -19,6 +19,9 @@ const (
 	policiesPrefix  = "policies/"
 	endpointsPrefix = "bundle-endpoints/"
 	drainsPrefix    = "drains/"
+	// drillsPrefix holds drill reports. They are not objects of the view:
+	// Load skips the range and Watch drops its events (see decodeKV).
+	drillsPrefix = "drills/"
 	// ElectionPrefix is where federation/leader campaigns, relative to Prefix.
 	ElectionPrefix = "election/"
 )
@@ -66,6 +69,7 @@ func exportKey(cluster, ns, name string) string {
 func bundleKey(td string) string             { return bundlesPrefix + td }
 func endpointKey(td string) string           { return endpointsPrefix + td }
 func policyKey(ns, name, kind string) string { return policiesPrefix + ns + "/" + name + "/" + kind }
+func drillKey(id string) string              { return drillsPrefix + id }
 
 // ClusterWide is the namespace and name segment of a cluster-wide drain's
 // key (drains/<cluster>/_/_). It is not a DNS-1123 label, so no service

@@ -114,14 +114,25 @@ func (s *Store) get(ctx context.Context, key string, into proto.Message) (modRev
 // listRaw returns every key-value under prefix at one revision, paging
 // through etcd so no single response is huge. rev 0 means the latest.
 func (s *Store) listRaw(ctx context.Context, prefix string, rev int64, each func(key string, value []byte) error) (int64, error) {
+	return s.listRange(ctx, prefix, clientv3.GetPrefixRangeEnd(prefix), rev, listPageSize, each)
+}
+
+// listRange calls each with every key-value in [start, end) at one
+// revision, reading pageSize keys per etcd request, and returns that
+// revision. An empty start is the first key; an empty end (or
+// GetPrefixRangeEnd("")) the end of the key space. rev 0 means the
+// latest.
+func (s *Store) listRange(ctx context.Context, start, end string, rev, pageSize int64, each func(key string, value []byte) error) (int64, error) {
 	defer s.timed("list")()
-	start := prefix
-	end := clientv3.GetPrefixRangeEnd(prefix)
+	what := start
 	if start == "" {
 		start = "\x00" // the namespace KV refuses an empty key
 	}
+	if end == "" {
+		end = "\x00"
+	}
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPageSize), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)}
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
@@ -129,7 +140,7 @@ func (s *Store) listRaw(ctx context.Context, prefix string, rev int64, each func
 		resp, err := s.kv.Get(pctx, start, opts...)
 		cancel()
 		if err != nil {
-			return 0, fmt.Errorf("store: list %s: %w", prefix, err)
+			return 0, fmt.Errorf("store: list %s: %w", what, err)
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision

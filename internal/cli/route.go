@@ -79,7 +79,11 @@ gateway's admin port (/debug/routes), which does.`,
 			return err
 		}
 		return a.call(cmd.Context(), func(ctx context.Context, s *session) error {
-			st, err := fetchState(ctx, s, from)
+			st, err := fetchState(ctx, s, from, func(st *client.State) bool {
+				_, hasCluster := st.Clusters[from]
+				_, hasService := st.Imports[svc.Key()]
+				return hasCluster && hasService
+			})
 			if err != nil {
 				return err
 			}
@@ -94,23 +98,35 @@ gateway's admin port (/debug/routes), which does.`,
 }
 
 // fetchState reads the control plane's whole state with one Watch: the
-// first response is a snapshot.
-func fetchState(ctx context.Context, s *session, from string) (*client.State, error) {
+// first response is a snapshot. A replica's view trails etcd by a few
+// milliseconds, so when the snapshot lacks what ready says must be
+// there (a cluster or import just written), the changes that follow are
+// applied for up to 2 s until it is.
+func fetchState(ctx context.Context, s *session, from string, ready func(*client.State) bool) (*client.State, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := s.gateway.Watch(ctx, &meshfedv1.WatchRequest{Cluster: from})
 	if err != nil {
 		return nil, s.fail(err, fmt.Sprintf("cluster %q", from))
 	}
-	resp, err := stream.Recv()
-	if err != nil {
-		return nil, s.fail(err, fmt.Sprintf("cluster %q", from))
-	}
 	st := client.NewState()
-	if err := st.Apply(resp); err != nil {
-		return nil, err
+	deadline := time.AfterFunc(2*time.Second, cancel)
+	defer deadline.Stop()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if st.Snapshots > 0 && ctx.Err() != nil {
+				return st, nil // caught up as far as 2 s allow
+			}
+			return nil, s.fail(err, fmt.Sprintf("cluster %q", from))
+		}
+		if err := st.Apply(resp); err != nil {
+			return nil, err
+		}
+		if ready == nil || ready(st) {
+			return st, nil
+		}
 	}
-	return st, nil
 }
 
 func printExplanation(w io.Writer, format string, svc gateway.ServiceName, from, source string, t *globallb.Table) error {

@@ -75,9 +75,16 @@ func TestRouteExplain(t *testing.T) {
 	if code, _, errOut := run(t, doc, "--config", srv.ConfigPath, "policy", "put", "demo/echo", "--kind", "failover", "-f", "-"); code != 0 {
 		t.Fatalf("policy put: %s", errOut)
 	}
-	out = explain("echo.demo", "--from", "caller")
-	if !strings.Contains(out, "policy step 1: region europe-west1") || !strings.Contains(out, "100.0%") {
-		t.Fatalf("policy order not explained:\n%s", out)
+	// The replica's view trails the write by milliseconds: poll.
+	deadline := time.Now().Add(10 * time.Second)
+	for out = explain("echo.demo", "--from", "caller"); !strings.Contains(out, "policy step 1: region europe-west1"); out = explain("echo.demo", "--from", "caller") {
+		if time.Now().After(deadline) {
+			t.Fatalf("policy order not explained:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out, "100.0%") {
+		t.Fatalf("policy order: far should take everything:\n%s", out)
 	}
 
 	for _, bad := range [][]string{{"echo", "--from", "caller"}, {"echo.demo"}, {"nope.demo", "--from", "caller"}, {"echo.demo", "--from", "nobody"}} {

@@ -1941,6 +1941,272 @@ func (x *ListDrainsResponse) GetDrains() []*Drain {
 	return nil
 }
 
+type PutDrillReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *DrillReport           `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutDrillReportRequest) Reset() {
+	*x = PutDrillReportRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutDrillReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutDrillReportRequest) ProtoMessage() {}
+
+func (x *PutDrillReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutDrillReportRequest.ProtoReflect.Descriptor instead.
+func (*PutDrillReportRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PutDrillReportRequest) GetReport() *DrillReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type PutDrillReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *DrillReport           `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutDrillReportResponse) Reset() {
+	*x = PutDrillReportResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutDrillReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutDrillReportResponse) ProtoMessage() {}
+
+func (x *PutDrillReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutDrillReportResponse.ProtoReflect.Descriptor instead.
+func (*PutDrillReportResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PutDrillReportResponse) GetReport() *DrillReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type GetDrillReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDrillReportRequest) Reset() {
+	*x = GetDrillReportRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDrillReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDrillReportRequest) ProtoMessage() {}
+
+func (x *GetDrillReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDrillReportRequest.ProtoReflect.Descriptor instead.
+func (*GetDrillReportRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetDrillReportRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetDrillReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *DrillReport           `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDrillReportResponse) Reset() {
+	*x = GetDrillReportResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDrillReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDrillReportResponse) ProtoMessage() {}
+
+func (x *GetDrillReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDrillReportResponse.ProtoReflect.Descriptor instead.
+func (*GetDrillReportResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetDrillReportResponse) GetReport() *DrillReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type ListDrillReportsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// limit is how many summaries to return: 0 means 100, at most 1000.
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDrillReportsRequest) Reset() {
+	*x = ListDrillReportsRequest{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDrillReportsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDrillReportsRequest) ProtoMessage() {}
+
+func (x *ListDrillReportsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDrillReportsRequest.ProtoReflect.Descriptor instead.
+func (*ListDrillReportsRequest) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListDrillReportsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListDrillReportsResponse holds summaries: every field but report.
+type ListDrillReportsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reports       []*DrillReport         `protobuf:"bytes,1,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDrillReportsResponse) Reset() {
+	*x = ListDrillReportsResponse{}
+	mi := &file_meshfed_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDrillReportsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDrillReportsResponse) ProtoMessage() {}
+
+func (x *ListDrillReportsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDrillReportsResponse.ProtoReflect.Descriptor instead.
+func (*ListDrillReportsResponse) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListDrillReportsResponse) GetReports() []*DrillReport {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
 var File_meshfed_v1_admin_proto protoreflect.FileDescriptor
 
 const file_meshfed_v1_admin_proto_rawDesc = "" +
@@ -2035,7 +2301,19 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\x13DeleteDrainResponse\"\x13\n" +
 	"\x11ListDrainsRequest\"?\n" +
 	"\x12ListDrainsResponse\x12)\n" +
-	"\x06drains\x18\x01 \x03(\v2\x11.meshfed.v1.DrainR\x06drains2\xd1\r\n" +
+	"\x06drains\x18\x01 \x03(\v2\x11.meshfed.v1.DrainR\x06drains\"H\n" +
+	"\x15PutDrillReportRequest\x12/\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.meshfed.v1.DrillReportR\x06report\"I\n" +
+	"\x16PutDrillReportResponse\x12/\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.meshfed.v1.DrillReportR\x06report\"'\n" +
+	"\x15GetDrillReportRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
+	"\x16GetDrillReportResponse\x12/\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.meshfed.v1.DrillReportR\x06report\"/\n" +
+	"\x17ListDrillReportsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"M\n" +
+	"\x18ListDrillReportsResponse\x121\n" +
+	"\areports\x18\x01 \x03(\v2\x17.meshfed.v1.DrillReportR\areports2\xe2\x0f\n" +
 	"\fAdminService\x12K\n" +
 	"\n" +
 	"PutCluster\x12\x1d.meshfed.v1.PutClusterRequest\x1a\x1e.meshfed.v1.PutClusterResponse\x12K\n" +
@@ -2060,7 +2338,10 @@ const file_meshfed_v1_admin_proto_rawDesc = "" +
 	"\bPutDrain\x12\x1b.meshfed.v1.PutDrainRequest\x1a\x1c.meshfed.v1.PutDrainResponse\x12N\n" +
 	"\vDeleteDrain\x12\x1e.meshfed.v1.DeleteDrainRequest\x1a\x1f.meshfed.v1.DeleteDrainResponse\x12K\n" +
 	"\n" +
-	"ListDrains\x12\x1d.meshfed.v1.ListDrainsRequest\x1a\x1e.meshfed.v1.ListDrainsResponseB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
+	"ListDrains\x12\x1d.meshfed.v1.ListDrainsRequest\x1a\x1e.meshfed.v1.ListDrainsResponse\x12W\n" +
+	"\x0ePutDrillReport\x12!.meshfed.v1.PutDrillReportRequest\x1a\".meshfed.v1.PutDrillReportResponse\x12W\n" +
+	"\x0eGetDrillReport\x12!.meshfed.v1.GetDrillReportRequest\x1a\".meshfed.v1.GetDrillReportResponse\x12]\n" +
+	"\x10ListDrillReports\x12#.meshfed.v1.ListDrillReportsRequest\x1a$.meshfed.v1.ListDrillReportsResponseB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
 
 var (
 	file_meshfed_v1_admin_proto_rawDescOnce sync.Once
@@ -2074,7 +2355,7 @@ func file_meshfed_v1_admin_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_admin_proto_rawDescData
 }
 
-var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_meshfed_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_meshfed_v1_admin_proto_goTypes = []any{
 	(*PutClusterRequest)(nil),            // 0: meshfed.v1.PutClusterRequest
 	(*PutClusterResponse)(nil),           // 1: meshfed.v1.PutClusterResponse
@@ -2119,88 +2400,105 @@ var file_meshfed_v1_admin_proto_goTypes = []any{
 	(*DeleteDrainResponse)(nil),          // 40: meshfed.v1.DeleteDrainResponse
 	(*ListDrainsRequest)(nil),            // 41: meshfed.v1.ListDrainsRequest
 	(*ListDrainsResponse)(nil),           // 42: meshfed.v1.ListDrainsResponse
-	(*Cluster)(nil),                      // 43: meshfed.v1.Cluster
-	(*Presence)(nil),                     // 44: meshfed.v1.Presence
-	(*Export)(nil),                       // 45: meshfed.v1.Export
-	(*Import)(nil),                       // 46: meshfed.v1.Import
-	(*Bundle)(nil),                       // 47: meshfed.v1.Bundle
-	(*BundleEndpoint)(nil),               // 48: meshfed.v1.BundleEndpoint
-	(*Policy)(nil),                       // 49: meshfed.v1.Policy
-	(*Drain)(nil),                        // 50: meshfed.v1.Drain
+	(*PutDrillReportRequest)(nil),        // 43: meshfed.v1.PutDrillReportRequest
+	(*PutDrillReportResponse)(nil),       // 44: meshfed.v1.PutDrillReportResponse
+	(*GetDrillReportRequest)(nil),        // 45: meshfed.v1.GetDrillReportRequest
+	(*GetDrillReportResponse)(nil),       // 46: meshfed.v1.GetDrillReportResponse
+	(*ListDrillReportsRequest)(nil),      // 47: meshfed.v1.ListDrillReportsRequest
+	(*ListDrillReportsResponse)(nil),     // 48: meshfed.v1.ListDrillReportsResponse
+	(*Cluster)(nil),                      // 49: meshfed.v1.Cluster
+	(*Presence)(nil),                     // 50: meshfed.v1.Presence
+	(*Export)(nil),                       // 51: meshfed.v1.Export
+	(*Import)(nil),                       // 52: meshfed.v1.Import
+	(*Bundle)(nil),                       // 53: meshfed.v1.Bundle
+	(*BundleEndpoint)(nil),               // 54: meshfed.v1.BundleEndpoint
+	(*Policy)(nil),                       // 55: meshfed.v1.Policy
+	(*Drain)(nil),                        // 56: meshfed.v1.Drain
+	(*DrillReport)(nil),                  // 57: meshfed.v1.DrillReport
 }
 var file_meshfed_v1_admin_proto_depIdxs = []int32{
-	43, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
-	43, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	43, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
-	44, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
-	43, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
-	44, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
+	49, // 0: meshfed.v1.PutClusterRequest.cluster:type_name -> meshfed.v1.Cluster
+	49, // 1: meshfed.v1.PutClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	49, // 2: meshfed.v1.GetClusterResponse.cluster:type_name -> meshfed.v1.Cluster
+	50, // 3: meshfed.v1.GetClusterResponse.gateways:type_name -> meshfed.v1.Presence
+	49, // 4: meshfed.v1.ClusterStatus.cluster:type_name -> meshfed.v1.Cluster
+	50, // 5: meshfed.v1.ClusterStatus.gateways:type_name -> meshfed.v1.Presence
 	5,  // 6: meshfed.v1.ListClustersResponse.clusters:type_name -> meshfed.v1.ClusterStatus
-	45, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
-	46, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
-	47, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
-	47, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	47, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
-	47, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
-	48, // 13: meshfed.v1.ListBundlesResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
-	48, // 14: meshfed.v1.PutBundleEndpointRequest.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	48, // 15: meshfed.v1.PutBundleEndpointResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	48, // 16: meshfed.v1.ListBundleEndpointsResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
-	48, // 17: meshfed.v1.RefreshBundleResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
-	49, // 18: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
-	49, // 19: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	49, // 20: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
-	49, // 21: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
-	50, // 22: meshfed.v1.PutDrainRequest.drain:type_name -> meshfed.v1.Drain
-	50, // 23: meshfed.v1.PutDrainResponse.drain:type_name -> meshfed.v1.Drain
-	50, // 24: meshfed.v1.ListDrainsResponse.drains:type_name -> meshfed.v1.Drain
-	0,  // 25: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
-	2,  // 26: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
-	4,  // 27: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
-	7,  // 28: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
-	9,  // 29: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
-	11, // 30: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
-	13, // 31: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
-	15, // 32: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
-	17, // 33: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
-	19, // 34: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
-	21, // 35: meshfed.v1.AdminService.PutBundleEndpoint:input_type -> meshfed.v1.PutBundleEndpointRequest
-	23, // 36: meshfed.v1.AdminService.DeleteBundleEndpoint:input_type -> meshfed.v1.DeleteBundleEndpointRequest
-	25, // 37: meshfed.v1.AdminService.ListBundleEndpoints:input_type -> meshfed.v1.ListBundleEndpointsRequest
-	27, // 38: meshfed.v1.AdminService.RefreshBundle:input_type -> meshfed.v1.RefreshBundleRequest
-	29, // 39: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
-	31, // 40: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
-	33, // 41: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
-	35, // 42: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
-	37, // 43: meshfed.v1.AdminService.PutDrain:input_type -> meshfed.v1.PutDrainRequest
-	39, // 44: meshfed.v1.AdminService.DeleteDrain:input_type -> meshfed.v1.DeleteDrainRequest
-	41, // 45: meshfed.v1.AdminService.ListDrains:input_type -> meshfed.v1.ListDrainsRequest
-	1,  // 46: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
-	3,  // 47: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
-	6,  // 48: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
-	8,  // 49: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
-	10, // 50: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
-	12, // 51: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
-	14, // 52: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
-	16, // 53: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
-	18, // 54: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
-	20, // 55: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
-	22, // 56: meshfed.v1.AdminService.PutBundleEndpoint:output_type -> meshfed.v1.PutBundleEndpointResponse
-	24, // 57: meshfed.v1.AdminService.DeleteBundleEndpoint:output_type -> meshfed.v1.DeleteBundleEndpointResponse
-	26, // 58: meshfed.v1.AdminService.ListBundleEndpoints:output_type -> meshfed.v1.ListBundleEndpointsResponse
-	28, // 59: meshfed.v1.AdminService.RefreshBundle:output_type -> meshfed.v1.RefreshBundleResponse
-	30, // 60: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
-	32, // 61: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
-	34, // 62: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
-	36, // 63: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
-	38, // 64: meshfed.v1.AdminService.PutDrain:output_type -> meshfed.v1.PutDrainResponse
-	40, // 65: meshfed.v1.AdminService.DeleteDrain:output_type -> meshfed.v1.DeleteDrainResponse
-	42, // 66: meshfed.v1.AdminService.ListDrains:output_type -> meshfed.v1.ListDrainsResponse
-	46, // [46:67] is the sub-list for method output_type
-	25, // [25:46] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	51, // 7: meshfed.v1.ListExportsResponse.exports:type_name -> meshfed.v1.Export
+	52, // 8: meshfed.v1.ListImportsResponse.imports:type_name -> meshfed.v1.Import
+	53, // 9: meshfed.v1.PutBundleRequest.bundle:type_name -> meshfed.v1.Bundle
+	53, // 10: meshfed.v1.PutBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	53, // 11: meshfed.v1.GetBundleResponse.bundle:type_name -> meshfed.v1.Bundle
+	53, // 12: meshfed.v1.ListBundlesResponse.bundles:type_name -> meshfed.v1.Bundle
+	54, // 13: meshfed.v1.ListBundlesResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	54, // 14: meshfed.v1.PutBundleEndpointRequest.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	54, // 15: meshfed.v1.PutBundleEndpointResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	54, // 16: meshfed.v1.ListBundleEndpointsResponse.endpoints:type_name -> meshfed.v1.BundleEndpoint
+	54, // 17: meshfed.v1.RefreshBundleResponse.endpoint:type_name -> meshfed.v1.BundleEndpoint
+	55, // 18: meshfed.v1.PutPolicyRequest.policy:type_name -> meshfed.v1.Policy
+	55, // 19: meshfed.v1.PutPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	55, // 20: meshfed.v1.GetPolicyResponse.policy:type_name -> meshfed.v1.Policy
+	55, // 21: meshfed.v1.ListPoliciesResponse.policies:type_name -> meshfed.v1.Policy
+	56, // 22: meshfed.v1.PutDrainRequest.drain:type_name -> meshfed.v1.Drain
+	56, // 23: meshfed.v1.PutDrainResponse.drain:type_name -> meshfed.v1.Drain
+	56, // 24: meshfed.v1.ListDrainsResponse.drains:type_name -> meshfed.v1.Drain
+	57, // 25: meshfed.v1.PutDrillReportRequest.report:type_name -> meshfed.v1.DrillReport
+	57, // 26: meshfed.v1.PutDrillReportResponse.report:type_name -> meshfed.v1.DrillReport
+	57, // 27: meshfed.v1.GetDrillReportResponse.report:type_name -> meshfed.v1.DrillReport
+	57, // 28: meshfed.v1.ListDrillReportsResponse.reports:type_name -> meshfed.v1.DrillReport
+	0,  // 29: meshfed.v1.AdminService.PutCluster:input_type -> meshfed.v1.PutClusterRequest
+	2,  // 30: meshfed.v1.AdminService.GetCluster:input_type -> meshfed.v1.GetClusterRequest
+	4,  // 31: meshfed.v1.AdminService.ListClusters:input_type -> meshfed.v1.ListClustersRequest
+	7,  // 32: meshfed.v1.AdminService.DeleteCluster:input_type -> meshfed.v1.DeleteClusterRequest
+	9,  // 33: meshfed.v1.AdminService.ListExports:input_type -> meshfed.v1.ListExportsRequest
+	11, // 34: meshfed.v1.AdminService.ListImports:input_type -> meshfed.v1.ListImportsRequest
+	13, // 35: meshfed.v1.AdminService.PutBundle:input_type -> meshfed.v1.PutBundleRequest
+	15, // 36: meshfed.v1.AdminService.GetBundle:input_type -> meshfed.v1.GetBundleRequest
+	17, // 37: meshfed.v1.AdminService.ListBundles:input_type -> meshfed.v1.ListBundlesRequest
+	19, // 38: meshfed.v1.AdminService.DeleteBundle:input_type -> meshfed.v1.DeleteBundleRequest
+	21, // 39: meshfed.v1.AdminService.PutBundleEndpoint:input_type -> meshfed.v1.PutBundleEndpointRequest
+	23, // 40: meshfed.v1.AdminService.DeleteBundleEndpoint:input_type -> meshfed.v1.DeleteBundleEndpointRequest
+	25, // 41: meshfed.v1.AdminService.ListBundleEndpoints:input_type -> meshfed.v1.ListBundleEndpointsRequest
+	27, // 42: meshfed.v1.AdminService.RefreshBundle:input_type -> meshfed.v1.RefreshBundleRequest
+	29, // 43: meshfed.v1.AdminService.PutPolicy:input_type -> meshfed.v1.PutPolicyRequest
+	31, // 44: meshfed.v1.AdminService.GetPolicy:input_type -> meshfed.v1.GetPolicyRequest
+	33, // 45: meshfed.v1.AdminService.ListPolicies:input_type -> meshfed.v1.ListPoliciesRequest
+	35, // 46: meshfed.v1.AdminService.DeletePolicy:input_type -> meshfed.v1.DeletePolicyRequest
+	37, // 47: meshfed.v1.AdminService.PutDrain:input_type -> meshfed.v1.PutDrainRequest
+	39, // 48: meshfed.v1.AdminService.DeleteDrain:input_type -> meshfed.v1.DeleteDrainRequest
+	41, // 49: meshfed.v1.AdminService.ListDrains:input_type -> meshfed.v1.ListDrainsRequest
+	43, // 50: meshfed.v1.AdminService.PutDrillReport:input_type -> meshfed.v1.PutDrillReportRequest
+	45, // 51: meshfed.v1.AdminService.GetDrillReport:input_type -> meshfed.v1.GetDrillReportRequest
+	47, // 52: meshfed.v1.AdminService.ListDrillReports:input_type -> meshfed.v1.ListDrillReportsRequest
+	1,  // 53: meshfed.v1.AdminService.PutCluster:output_type -> meshfed.v1.PutClusterResponse
+	3,  // 54: meshfed.v1.AdminService.GetCluster:output_type -> meshfed.v1.GetClusterResponse
+	6,  // 55: meshfed.v1.AdminService.ListClusters:output_type -> meshfed.v1.ListClustersResponse
+	8,  // 56: meshfed.v1.AdminService.DeleteCluster:output_type -> meshfed.v1.DeleteClusterResponse
+	10, // 57: meshfed.v1.AdminService.ListExports:output_type -> meshfed.v1.ListExportsResponse
+	12, // 58: meshfed.v1.AdminService.ListImports:output_type -> meshfed.v1.ListImportsResponse
+	14, // 59: meshfed.v1.AdminService.PutBundle:output_type -> meshfed.v1.PutBundleResponse
+	16, // 60: meshfed.v1.AdminService.GetBundle:output_type -> meshfed.v1.GetBundleResponse
+	18, // 61: meshfed.v1.AdminService.ListBundles:output_type -> meshfed.v1.ListBundlesResponse
+	20, // 62: meshfed.v1.AdminService.DeleteBundle:output_type -> meshfed.v1.DeleteBundleResponse
+	22, // 63: meshfed.v1.AdminService.PutBundleEndpoint:output_type -> meshfed.v1.PutBundleEndpointResponse
+	24, // 64: meshfed.v1.AdminService.DeleteBundleEndpoint:output_type -> meshfed.v1.DeleteBundleEndpointResponse
+	26, // 65: meshfed.v1.AdminService.ListBundleEndpoints:output_type -> meshfed.v1.ListBundleEndpointsResponse
+	28, // 66: meshfed.v1.AdminService.RefreshBundle:output_type -> meshfed.v1.RefreshBundleResponse
+	30, // 67: meshfed.v1.AdminService.PutPolicy:output_type -> meshfed.v1.PutPolicyResponse
+	32, // 68: meshfed.v1.AdminService.GetPolicy:output_type -> meshfed.v1.GetPolicyResponse
+	34, // 69: meshfed.v1.AdminService.ListPolicies:output_type -> meshfed.v1.ListPoliciesResponse
+	36, // 70: meshfed.v1.AdminService.DeletePolicy:output_type -> meshfed.v1.DeletePolicyResponse
+	38, // 71: meshfed.v1.AdminService.PutDrain:output_type -> meshfed.v1.PutDrainResponse
+	40, // 72: meshfed.v1.AdminService.DeleteDrain:output_type -> meshfed.v1.DeleteDrainResponse
+	42, // 73: meshfed.v1.AdminService.ListDrains:output_type -> meshfed.v1.ListDrainsResponse
+	44, // 74: meshfed.v1.AdminService.PutDrillReport:output_type -> meshfed.v1.PutDrillReportResponse
+	46, // 75: meshfed.v1.AdminService.GetDrillReport:output_type -> meshfed.v1.GetDrillReportResponse
+	48, // 76: meshfed.v1.AdminService.ListDrillReports:output_type -> meshfed.v1.ListDrillReportsResponse
+	53, // [53:77] is the sub-list for method output_type
+	29, // [29:53] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_admin_proto_init() }
@@ -2215,7 +2513,7 @@ func file_meshfed_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_admin_proto_rawDesc), len(file_meshfed_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

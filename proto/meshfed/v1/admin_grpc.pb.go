@@ -40,6 +40,9 @@ const (
 	AdminService_PutDrain_FullMethodName             = "/meshfed.v1.AdminService/PutDrain"
 	AdminService_DeleteDrain_FullMethodName          = "/meshfed.v1.AdminService/DeleteDrain"
 	AdminService_ListDrains_FullMethodName           = "/meshfed.v1.AdminService/ListDrains"
+	AdminService_PutDrillReport_FullMethodName       = "/meshfed.v1.AdminService/PutDrillReport"
+	AdminService_GetDrillReport_FullMethodName       = "/meshfed.v1.AdminService/GetDrillReport"
+	AdminService_ListDrillReports_FullMethodName     = "/meshfed.v1.AdminService/ListDrillReports"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -74,6 +77,14 @@ type AdminServiceClient interface {
 	// DeleteDrain ends a drain: the cluster takes traffic again at once.
 	DeleteDrain(ctx context.Context, in *DeleteDrainRequest, opts ...grpc.CallOption) (*DeleteDrainResponse, error)
 	ListDrains(ctx context.Context, in *ListDrainsRequest, opts ...grpc.CallOption) (*ListDrainsResponse, error)
+	// PutDrillReport stores the report of a drill run; an id already stored
+	// is AlreadyExists. The control plane keeps the newest 1,000 reports
+	// (by when they were stored) and deletes older ones.
+	PutDrillReport(ctx context.Context, in *PutDrillReportRequest, opts ...grpc.CallOption) (*PutDrillReportResponse, error)
+	GetDrillReport(ctx context.Context, in *GetDrillReportRequest, opts ...grpc.CallOption) (*GetDrillReportResponse, error)
+	// ListDrillReports returns report summaries (without the report
+	// document), newest first by started_at.
+	ListDrillReports(ctx context.Context, in *ListDrillReportsRequest, opts ...grpc.CallOption) (*ListDrillReportsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -294,6 +305,36 @@ func (c *adminServiceClient) ListDrains(ctx context.Context, in *ListDrainsReque
 	return out, nil
 }
 
+func (c *adminServiceClient) PutDrillReport(ctx context.Context, in *PutDrillReportRequest, opts ...grpc.CallOption) (*PutDrillReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutDrillReportResponse)
+	err := c.cc.Invoke(ctx, AdminService_PutDrillReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetDrillReport(ctx context.Context, in *GetDrillReportRequest, opts ...grpc.CallOption) (*GetDrillReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDrillReportResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetDrillReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListDrillReports(ctx context.Context, in *ListDrillReportsRequest, opts ...grpc.CallOption) (*ListDrillReportsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDrillReportsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListDrillReports_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -326,6 +367,14 @@ type AdminServiceServer interface {
 	// DeleteDrain ends a drain: the cluster takes traffic again at once.
 	DeleteDrain(context.Context, *DeleteDrainRequest) (*DeleteDrainResponse, error)
 	ListDrains(context.Context, *ListDrainsRequest) (*ListDrainsResponse, error)
+	// PutDrillReport stores the report of a drill run; an id already stored
+	// is AlreadyExists. The control plane keeps the newest 1,000 reports
+	// (by when they were stored) and deletes older ones.
+	PutDrillReport(context.Context, *PutDrillReportRequest) (*PutDrillReportResponse, error)
+	GetDrillReport(context.Context, *GetDrillReportRequest) (*GetDrillReportResponse, error)
+	// ListDrillReports returns report summaries (without the report
+	// document), newest first by started_at.
+	ListDrillReports(context.Context, *ListDrillReportsRequest) (*ListDrillReportsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -398,6 +447,15 @@ func (UnimplementedAdminServiceServer) DeleteDrain(context.Context, *DeleteDrain
 }
 func (UnimplementedAdminServiceServer) ListDrains(context.Context, *ListDrainsRequest) (*ListDrainsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDrains not implemented")
+}
+func (UnimplementedAdminServiceServer) PutDrillReport(context.Context, *PutDrillReportRequest) (*PutDrillReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutDrillReport not implemented")
+}
+func (UnimplementedAdminServiceServer) GetDrillReport(context.Context, *GetDrillReportRequest) (*GetDrillReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDrillReport not implemented")
+}
+func (UnimplementedAdminServiceServer) ListDrillReports(context.Context, *ListDrillReportsRequest) (*ListDrillReportsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDrillReports not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -798,6 +856,60 @@ func _AdminService_ListDrains_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PutDrillReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutDrillReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PutDrillReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PutDrillReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PutDrillReport(ctx, req.(*PutDrillReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetDrillReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDrillReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetDrillReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetDrillReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetDrillReport(ctx, req.(*GetDrillReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListDrillReports_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDrillReportsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListDrillReports(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListDrillReports_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListDrillReports(ctx, req.(*ListDrillReportsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -888,6 +1000,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDrains",
 			Handler:    _AdminService_ListDrains_Handler,
+		},
+		{
+			MethodName: "PutDrillReport",
+			Handler:    _AdminService_PutDrillReport_Handler,
+		},
+		{
+			MethodName: "GetDrillReport",
+			Handler:    _AdminService_GetDrillReport_Handler,
+		},
+		{
+			MethodName: "ListDrillReports",
+			Handler:    _AdminService_ListDrillReports_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

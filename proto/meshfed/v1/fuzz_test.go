@@ -21,6 +21,9 @@ var apiRequests = []func() proto.Message{
 	func() proto.Message { return &meshfedv1.WatchRequest{} },
 	func() proto.Message { return &meshfedv1.PutDrainRequest{} },
 	func() proto.Message { return &meshfedv1.DeleteDrainRequest{} },
+	func() proto.Message { return &meshfedv1.PutDrillReportRequest{} },
+	func() proto.Message { return &meshfedv1.GetDrillReportRequest{} },
+	func() proto.Message { return &meshfedv1.ListDrillReportsRequest{} },
 }
 
 func FuzzDecodeAPI(f *testing.F) {
@@ -51,6 +54,10 @@ func FuzzDecodeAPI(f *testing.F) {
 		&meshfedv1.PutDrainRequest{Drain: &meshfedv1.Drain{Cluster: "east", Namespace: "demo", Name: "echo", PeriodSeconds: 600, StartedAt: ts}},
 		&meshfedv1.PutDrainRequest{Drain: &meshfedv1.Drain{Cluster: "east", PeriodSeconds: -1}},
 		&meshfedv1.DeleteDrainRequest{Cluster: "east", Namespace: "demo", Name: "echo"},
+		&meshfedv1.PutDrillReportRequest{Report: &meshfedv1.DrillReport{Id: "20261122-211500-kill-east", Fault: "kill",
+			Scope: "cluster=east", Verdict: "pass", StartedAt: ts, DurationMs: 93000, Report: []byte(`{"gates":[]}`)}},
+		&meshfedv1.GetDrillReportRequest{Id: "20261122-211500-kill-east"},
+		&meshfedv1.ListDrillReportsRequest{Limit: -1},
 	} {
 		b, err := proto.Marshal(m)
 		if err != nil {

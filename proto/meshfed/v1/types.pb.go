@@ -1059,6 +1059,101 @@ func (x *Drain) GetPeriodSeconds() int64 {
 	return 0
 }
 
+// DrillReport is the outcome of a `meshfed drill run`. Reports are kept
+// by the control plane for `meshfed drill list|show`; they are not sent to
+// gateways.
+type DrillReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`           // DNS-1123 label ([a-z0-9-], at most 63 chars); chosen by the runner, e.g. "20261122-211500-kill-east"
+	Fault         string                 `protobuf:"bytes,2,opt,name=fault,proto3" json:"fault,omitempty"`     // drain, kill, blackhole, latency, trust-expiry
+	Scope         string                 `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`     // e.g. "cluster=east" or "cluster=east,service=echo.demo"
+	Verdict       string                 `protobuf:"bytes,4,opt,name=verdict,proto3" json:"verdict,omitempty"` // "pass" or "fail"
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	DurationMs    int64                  `protobuf:"varint,6,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Report        []byte                 `protobuf:"bytes,7,opt,name=report,proto3" json:"report,omitempty"` // the full JSON report document (an object), at most 1 MiB
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillReport) Reset() {
+	*x = DrillReport{}
+	mi := &file_meshfed_v1_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillReport) ProtoMessage() {}
+
+func (x *DrillReport) ProtoReflect() protoreflect.Message {
+	mi := &file_meshfed_v1_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillReport.ProtoReflect.Descriptor instead.
+func (*DrillReport) Descriptor() ([]byte, []int) {
+	return file_meshfed_v1_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DrillReport) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DrillReport) GetFault() string {
+	if x != nil {
+		return x.Fault
+	}
+	return ""
+}
+
+func (x *DrillReport) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *DrillReport) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *DrillReport) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *DrillReport) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *DrillReport) GetReport() []byte {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_meshfed_v1_types_proto protoreflect.FileDescriptor
 
 const file_meshfed_v1_types_proto_rawDesc = "" +
@@ -1159,7 +1254,17 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x129\n" +
 	"\n" +
 	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12%\n" +
-	"\x0eperiod_seconds\x18\x05 \x01(\x03R\rperiodSecondsB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
+	"\x0eperiod_seconds\x18\x05 \x01(\x03R\rperiodSeconds\"\xd7\x01\n" +
+	"\vDrillReport\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05fault\x18\x02 \x01(\tR\x05fault\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\x12\x18\n" +
+	"\averdict\x18\x04 \x01(\tR\averdict\x129\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1f\n" +
+	"\vduration_ms\x18\x06 \x01(\x03R\n" +
+	"durationMs\x12\x16\n" +
+	"\x06report\x18\a \x01(\fR\x06reportB7Z5github.com/meshfed/meshfed/proto/meshfed/v1;meshfedv1b\x06proto3"
 
 var (
 	file_meshfed_v1_types_proto_rawDescOnce sync.Once
@@ -1173,7 +1278,7 @@ func file_meshfed_v1_types_proto_rawDescGZIP() []byte {
 	return file_meshfed_v1_types_proto_rawDescData
 }
 
-var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_meshfed_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_meshfed_v1_types_proto_goTypes = []any{
 	(*Locality)(nil),              // 0: meshfed.v1.Locality
 	(*Cluster)(nil),               // 1: meshfed.v1.Cluster
@@ -1188,36 +1293,38 @@ var file_meshfed_v1_types_proto_goTypes = []any{
 	(*BundleEndpoint)(nil),        // 10: meshfed.v1.BundleEndpoint
 	(*Policy)(nil),                // 11: meshfed.v1.Policy
 	(*Drain)(nil),                 // 12: meshfed.v1.Drain
-	nil,                           // 13: meshfed.v1.Cluster.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*DrillReport)(nil),           // 13: meshfed.v1.DrillReport
+	nil,                           // 14: meshfed.v1.Cluster.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
 }
 var file_meshfed_v1_types_proto_depIdxs = []int32{
 	0,  // 0: meshfed.v1.Cluster.locality:type_name -> meshfed.v1.Locality
-	13, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
-	14, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
-	14, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
+	14, // 1: meshfed.v1.Cluster.labels:type_name -> meshfed.v1.Cluster.LabelsEntry
+	15, // 2: meshfed.v1.Cluster.created_at:type_name -> google.protobuf.Timestamp
+	15, // 3: meshfed.v1.Presence.registered_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: meshfed.v1.Export.ports:type_name -> meshfed.v1.ServicePort
 	4,  // 5: meshfed.v1.Export.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	14, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
-	14, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 6: meshfed.v1.Export.created_at:type_name -> google.protobuf.Timestamp
+	15, // 7: meshfed.v1.Export.updated_at:type_name -> google.protobuf.Timestamp
 	4,  // 8: meshfed.v1.ImportCluster.endpoints:type_name -> meshfed.v1.ZoneEndpoints
-	14, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
+	15, // 9: meshfed.v1.ImportCluster.export_created_at:type_name -> google.protobuf.Timestamp
 	6,  // 10: meshfed.v1.ImportCluster.conditions:type_name -> meshfed.v1.Condition
 	3,  // 11: meshfed.v1.Import.ports:type_name -> meshfed.v1.ServicePort
 	7,  // 12: meshfed.v1.Import.clusters:type_name -> meshfed.v1.ImportCluster
 	6,  // 13: meshfed.v1.Import.conditions:type_name -> meshfed.v1.Condition
-	14, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 15: meshfed.v1.BundleEndpoint.refresh_requested_at:type_name -> google.protobuf.Timestamp
-	14, // 16: meshfed.v1.BundleEndpoint.last_attempt:type_name -> google.protobuf.Timestamp
-	14, // 17: meshfed.v1.BundleEndpoint.last_success:type_name -> google.protobuf.Timestamp
-	14, // 18: meshfed.v1.BundleEndpoint.next_refresh:type_name -> google.protobuf.Timestamp
-	14, // 19: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 20: meshfed.v1.Drain.started_at:type_name -> google.protobuf.Timestamp
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	15, // 14: meshfed.v1.Bundle.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 15: meshfed.v1.BundleEndpoint.refresh_requested_at:type_name -> google.protobuf.Timestamp
+	15, // 16: meshfed.v1.BundleEndpoint.last_attempt:type_name -> google.protobuf.Timestamp
+	15, // 17: meshfed.v1.BundleEndpoint.last_success:type_name -> google.protobuf.Timestamp
+	15, // 18: meshfed.v1.BundleEndpoint.next_refresh:type_name -> google.protobuf.Timestamp
+	15, // 19: meshfed.v1.Policy.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 20: meshfed.v1.Drain.started_at:type_name -> google.protobuf.Timestamp
+	15, // 21: meshfed.v1.DrillReport.started_at:type_name -> google.protobuf.Timestamp
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_meshfed_v1_types_proto_init() }
@@ -1231,7 +1338,7 @@ func file_meshfed_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meshfed_v1_types_proto_rawDesc), len(file_meshfed_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
