@@ -26,6 +26,7 @@ test-short:
 
 bench:
 	$(GO) run ./test/bench/propagation -out docs/benchmarks.md
+	$(GO) run ./test/bench/failover -out docs/benchmarks.md
 
 fuzz:
 	./test/fuzz.sh
