@@ -16,7 +16,7 @@ func ExplainRoute(st *client.State, from string, svc ServiceName, cfg globallb.C
 	if _, ok := st.Clusters[from]; !ok {
 		return nil, fmt.Errorf("cluster %q is not registered (see meshfed cluster list)", from)
 	}
-	r := buildRoutes(st, from, "controlplane")
+	r := buildRoutes(st, from, "controlplane", nil)
 	route, ok := r.services[svc.Key()]
 	if !ok {
 		return nil, fmt.Errorf("%s is not imported: no cluster exports it (see meshfed import list)", svc)

@@ -133,7 +133,7 @@ func New(cfg *Config, opts Options) (g *Gateway, err error) {
 	}
 	g.bundles = identity.NewFederatedBundles(g.self.TrustDomain(), g.localBundle)
 	g.peers = newPeers(g)
-	g.routes.Store(buildRoutes(g.state, cfg.Cluster, "empty"))
+	g.routes.Store(buildRoutes(g.state, cfg.Cluster, "empty", nil))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data_dir: %w", err)
 	}
@@ -449,7 +449,7 @@ func (g *Gateway) follow(ctx context.Context) {
 // update rebuilds routes and bundles from the state.
 func (g *Gateway) update(source string) {
 	g.stateMu.Lock()
-	r := buildRoutes(g.state, g.cfg.Cluster, source)
+	r := buildRoutes(g.state, g.cfg.Cluster, source, g.routes.Load())
 	err := g.bundles.Update(g.state.Bundles)
 	g.stateMu.Unlock()
 	if err != nil {

@@ -75,6 +75,7 @@ type clusterHealth struct {
 	// returnedAt is when the cluster last became usable again (slow start).
 	returnedAt time.Time
 	lastProbe  time.Time
+	lastOK     time.Time
 	lastError  string
 }
 
@@ -114,6 +115,22 @@ func (h *healthState) snapshot(now time.Time) map[string]globallb.Health {
 	return out
 }
 
+// aliveByProbe lists the clusters whose gateways answered a probe within
+// the last three probe intervals and are not failing: alive in the data
+// plane, whatever the control plane's presence leases say.
+func (h *healthState) aliveByProbe(now time.Time) map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]bool{}
+	window := 3 * h.cfg.ProbeInterval.D()
+	for name, c := range h.m {
+		if !c.probeFailing && !c.lastOK.IsZero() && now.Sub(c.lastOK) <= window {
+			out[name] = true
+		}
+	}
+	return out
+}
+
 // probeResult records one probe round of a cluster.
 func (h *healthState) probeResult(cluster string, ok bool, errText string, now time.Time) {
 	h.mu.Lock()
@@ -130,6 +147,7 @@ func (h *healthState) probeResult(cluster string, ok bool, errText string, now t
 			}
 		}
 		c.lastError = ""
+		c.lastOK = now
 	} else {
 		c.lastError = errText
 		c.probeSuccesses = 0

@@ -43,6 +43,7 @@ func (g *Gateway) rebalance() bool {
 	r := g.routes.Load()
 	now := time.Now()
 	health := g.health.snapshot(now)
+	probed := g.health.aliveByProbe(now)
 	old := *b.current.Load()
 	next := make(map[string]*globallb.Balancer, len(r.services))
 	transitioning := false
@@ -52,8 +53,20 @@ func (g *Gateway) rebalance() bool {
 			bal = globallb.NewBalancer(b.cfg, b.rand)
 		}
 		next[key] = bal
+		targets := route.targets
+		if len(probed) > 0 {
+			// A cluster whose lease expired (a control-plane outage expires
+			// them all) but whose gateways answer probes is alive.
+			targets = make([]globallb.Target, len(route.targets))
+			copy(targets, route.targets)
+			for i := range targets {
+				if probed[targets[i].Cluster] {
+					targets[i].Alive = true
+				}
+			}
+		}
 		in := globallb.Input{
-			From: g.cfg.Cluster, Local: r.local, Targets: route.targets, Policy: r.failover[key],
+			From: g.cfg.Cluster, Local: r.local, Targets: targets, Policy: r.failover[key],
 			Drains: r.drainsFor(key), Health: health, Now: now,
 		}
 		if bal.Update(in) {

@@ -45,7 +45,11 @@ type peerCluster struct {
 	// addrs are the inbound addresses of its live gateways (presence),
 	// then its statically registered gateway addresses.
 	addrs []string
-	alive bool
+	// lastLive are the presence addresses last seen: kept when the
+	// presence leases expire (a control-plane outage expires them all)
+	// so the gateway can still probe and reach the cluster.
+	lastLive []string
+	alive    bool
 }
 
 // serviceRoute is an imported service and its exporting clusters as
@@ -62,7 +66,7 @@ type authzPolicy struct {
 	invalid bool
 }
 
-func buildRoutes(st *client.State, self, source string) *routes {
+func buildRoutes(st *client.State, self, source string, prev *routes) *routes {
 	r := &routes{
 		version:   st.Version,
 		source:    source,
@@ -82,11 +86,16 @@ func buildRoutes(st *client.State, self, source string) *routes {
 		if err != nil {
 			continue // validated by the control plane; never expected
 		}
+		lastLive := live[name]
+		if len(lastLive) == 0 && prev != nil && prev.clusters[name] != nil {
+			lastLive = prev.clusters[name].lastLive
+		}
 		pc := &peerCluster{
 			name:        name,
 			trustDomain: td,
 			locality:    locality(c.GetLocality()),
-			addrs:       append(append([]string(nil), live[name]...), c.GetGatewayAddresses()...),
+			addrs:       append(append([]string(nil), lastLive...), c.GetGatewayAddresses()...),
+			lastLive:    lastLive,
 			alive:       len(live[name]) > 0,
 		}
 		r.clusters[name] = pc

@@ -47,7 +47,7 @@ func authz(t *testing.T, ns, name string, rules ...map[string]string) *meshfedv1
 }
 
 func TestBuildRoutes(t *testing.T) {
-	r := buildRoutes(testState(t), "east", "controlplane")
+	r := buildRoutes(testState(t), "east", "controlplane", nil)
 	if r.version != 7 || r.local.Zone != "z1" {
 		t.Fatalf("version %d locality %+v", r.version, r.local)
 	}
@@ -93,7 +93,7 @@ func TestAuthorization(t *testing.T) {
 		authz(t, "demo", "none"),
 		&meshfedv1.Policy{Namespace: "demo", Name: "bad", Kind: "authorization", Document: []byte("{")},
 		&meshfedv1.Policy{Namespace: "demo", Name: "fo", Kind: "failover", Document: []byte(`{}`)},
-	), "west", "controlplane")
+	), "west", "controlplane", nil)
 	cases := []struct {
 		key     string
 		id      spiffeid.ID
@@ -132,5 +132,24 @@ func TestGatewayCluster(t *testing.T) {
 		if got := gatewayCluster(spiffeid.RequireFromString(id)); got != want {
 			t.Errorf("gatewayCluster(%s) = %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestLastKnownAddressesOutliveLeases: when a cluster's presence leases
+// expire (a control-plane outage expires them all), the gateway keeps the
+// addresses it last saw, so it can still probe and reach the cluster.
+func TestLastKnownAddressesOutliveLeases(t *testing.T) {
+	st := testState(t)
+	prev := buildRoutes(st, "east", "controlplane", nil)
+	delete(st.Presence, "west/gw")
+	r := buildRoutes(st, "east", "controlplane", prev)
+	west := r.clusters["west"]
+	if west.alive || len(west.addrs) != 2 || west.addrs[0] != "127.0.0.1:1" {
+		t.Fatalf("west after its lease expired: %+v, want dead with its last address kept", west)
+	}
+	// A new lease with a new address replaces the remembered one.
+	st.Presence["west/gw"] = &meshfedv1.Presence{Cluster: "west", Gateway: "gw", Addresses: []string{"127.0.0.1:9"}}
+	if got := buildRoutes(st, "east", "controlplane", r).clusters["west"].addrs[0]; got != "127.0.0.1:9" {
+		t.Fatalf("address %q, want the new lease's", got)
 	}
 }
