@@ -188,6 +188,9 @@ func (g *Gateway) serveFaults(mux *http.ServeMux) {
 			return
 		}
 		g.log.Warn("fault injected", "id", ft.ID, "kind", ft.Kind, "service", ft.Service, "latency", ft.Latency.D(), "until", ft.ExpiresAt)
+		if ft.Kind == FaultTrustExpiry {
+			g.revalidate() // open tunnels lose their trust too
+		}
 		writeJSON(w, http.StatusCreated, ft)
 	})
 	del := func(w http.ResponseWriter, r *http.Request) {

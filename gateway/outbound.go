@@ -26,8 +26,11 @@ func (g *Gateway) outboundServer(ctx context.Context) *http.Server {
 			pr.Out.URL.Host = pr.In.Host
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:     routeTransport{g},
-		FlushInterval: -1,
+		Transport: routeTransport{g},
+		// 0: a response with a Content-Length is flushed once, at its
+		// end; streaming ones (no length, text/event-stream) at every
+		// write, which ReverseProxy detects itself.
+		FlushInterval: 0,
 		ErrorHandler:  g.proxyError,
 		ErrorLog:      nil,
 	}

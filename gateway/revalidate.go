@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -46,10 +47,11 @@ func (s *tunnelSet) remove(t *inboundTunnel) {
 // of the state.
 func (g *Gateway) revalidate() {
 	r := g.routes.Load()
+	_, expired := g.faults.applies(FaultTrustExpiry, "", time.Now())
 	g.tunnels.mu.Lock()
 	var revoked []*inboundTunnel
 	for t := range g.tunnels.m {
-		if _, _, err := verifyPeer(t.certs, g.bundles, r, ""); err != nil || !r.allowed(t.key, t.peer, t.cluster) {
+		if _, _, err := verifyPeer(t.certs, g.bundles, r, ""); expired || err != nil || !r.allowed(t.key, t.peer, t.cluster) {
 			revoked = append(revoked, t)
 		}
 	}

@@ -1,4 +1,5 @@
-// Package gateway_test holds the gateway's end-to-end tests: a control
-// plane on embedded etcd, gateways of different trust domains with SVIDs
-// from dev CAs, and real backends, all on loopback.
-package gateway_test
+// Package gateway holds the gateway's end-to-end tests (package
+// gateway_test): a control plane on embedded etcd, gateways of different
+// trust domains with SVIDs from dev CAs, and real backends, all on
+// loopback.
+package gateway

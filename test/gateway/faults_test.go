@@ -80,9 +80,16 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("after removing latency: %d after %v", code, time.Since(start))
 	}
 
-	// Trust expiry: west rejects east's SVID; nothing crosses.
+	// Trust expiry: west rejects east's SVID; nothing crosses, and a
+	// tunnel already open is closed.
+	open := dialConnect(t, p.east, "echo.demo.svc.clusterset.local:8080")
+	defer open.Close()
 	if code, body := admin(t, p.west, "POST", "/faults", `{"kind":"trust-expiry","duration":"1m"}`); code != 201 {
 		t.Fatalf("trust-expiry: %d %s", code, body)
+	}
+	open.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := open.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("open tunnel after trust-expiry: %v, want it closed", err)
 	}
 	c.Transport.(*http.Transport).CloseIdleConnections()
 	p.east.Gateway.CloseIdleTunnels()
