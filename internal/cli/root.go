@@ -93,6 +93,8 @@ line was wrong.`,
 		newGatewayCommand(s),
 		newRouteCommand(a),
 		newCACommand(s),
+		newUpCommand(s), newDownCommand(s), newDemoBackendCommand(s),
+		newDrillCommand(a),
 	)
 	return root
 }

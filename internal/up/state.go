@@ -31,6 +31,14 @@ type State struct {
 	// Detached is true when `meshfed up --detach` left the processes
 	// running; `meshfed down` stops them.
 	Detached bool `json:"detached"`
+	// Logs are the output files of the processes in PIDs, by the same
+	// keys.
+	Logs map[string]string `json:"logs,omitempty"`
+	// BasePort is the first port of the layout (--base-port).
+	BasePort int `json:"base_port,omitempty"`
+	// StoppedAt is when `meshfed down` (or Ctrl-C) stopped the
+	// federation; zero while it runs. PIDs are cleared then.
+	StoppedAt time.Time `json:"stopped_at,omitzero"`
 }
 
 // Cluster is one cluster of a `meshfed up` federation.
