@@ -133,7 +133,7 @@ func printUpSummary(w io.Writer, fed *up.Federation) {
 	fmt.Fprintf(w, "  grpcurl -plaintext %s grpc.testing.TestService/UnaryCall\n", first.TCPListeners[fmt.Sprintf("%s:%d", up.Echo, up.EchoGRPCPort)])
 	fmt.Fprintf(w, "  meshfed route explain %s --from %s\n", up.Echo, first.Name)
 	fmt.Fprintf(w, "  meshfed cluster list\n")
-	fmt.Fprintf(w, "  meshfed drill run --dir %s --fault kill --scope cluster=%s --duration 20s\n", shellQuote(st.Dir), victim.Name)
+	fmt.Fprintf(w, "  meshfed drill run --dir %s --fault kill --scope cluster=%s --dry-run   # blast radius only: who is affected, where traffic would go\n", shellQuote(st.Dir), victim.Name)
 	if len(st.Clusters) > 1 {
 		fmt.Fprintf(w, "  meshfed drill run --dir %s --fault drain --scope cluster=%s,service=%s --from %s --duration 20s   # %s's traffic fails over to %s\n",
 			shellQuote(st.Dir), first.Name, up.Echo, first.Name, first.Name, st.Clusters[1].Name)
