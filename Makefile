@@ -7,7 +7,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 TEST_FLAGS ?=
 
-.PHONY: all build test test-short bench lint proto proto-tools fuzz clean
+.PHONY: all build test prebuild test-short bench lint proto proto-tools fuzz clean
 
 all: build
 
@@ -17,9 +17,14 @@ build:
 	$(GO) build -o bin/ ./cmd/meshfed ./cmd/meshfed-provider-aws ./cmd/meshfed-provider-gcp ./cmd/meshfed-provider-azure
 
 # test runs every Go test with the race detector, including the HA suite
-# (real 3-member etcd cluster, built once and cached).
-test:
+# (real 3-member etcd cluster) and the Kubernetes tests (real
+# kube-apiservers). Their binaries are built once, before the tests so no
+# test timeout covers a cold build, and cached by version.
+test: prebuild
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+prebuild:
+	$(GO) run ./test/kubetest/prebuild
 
 test-short:
 	$(GO) test -race -short ./...
