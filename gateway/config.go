@@ -154,6 +154,11 @@ type TCPListener struct {
 	Service string `json:"service"`
 	Port    uint32 `json:"port"`
 	Listen  string `json:"listen"`
+	// Protocol is "tcp" (default: a byte tunnel per connection, the
+	// cluster chosen per connection) or "grpc": the listener speaks
+	// HTTP/2 cleartext (h2c), and each call picks its cluster and is
+	// retried elsewhere on UNAVAILABLE (see docs/loadbalancing.md).
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // Limits bound what clients and peers may use. Zero values take the
@@ -378,6 +383,9 @@ func (c *Config) Validate() error {
 		}
 		if _, _, err := net.SplitHostPort(l.Listen); err != nil {
 			bad(field+".listen", l.Listen, "is not host:port")
+		}
+		if l.Protocol != "" && l.Protocol != "tcp" && l.Protocol != "grpc" {
+			bad(field+".protocol", l.Protocol, `is not "tcp" or "grpc"`)
 		}
 	}
 	lim := c.Limits

@@ -90,6 +90,7 @@ type Gateway struct {
 type tcpListener struct {
 	l      net.Listener
 	target Target
+	grpc   bool
 }
 
 // New validates cfg (after SetDefaults), loads the gateway's identity and
@@ -234,7 +235,7 @@ func (g *Gateway) listen() error {
 		if err != nil {
 			return err
 		}
-		g.tcp = append(g.tcp, tcpListener{l: l, target: Target{Service: svc, Port: tl.Port}})
+		g.tcp = append(g.tcp, tcpListener{l: l, target: Target{Service: svc, Port: tl.Port}, grpc: tl.Protocol == "grpc"})
 	}
 	return nil
 }
@@ -340,7 +341,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 		goFn(func() { outSrv.Serve(limitListener(g.outbound, g, "outbound")) })
 	}
 	goFn(func() { g.acceptLoop(g.inbound, "inbound", g.handleInbound) })
+	var grpcSrvs []*http.Server
 	for _, t := range g.tcp {
+		if t.grpc {
+			srv := g.grpcServer(bg, t.target)
+			grpcSrvs = append(grpcSrvs, srv)
+			goFn(func() { srv.Serve(limitListener(t.l, g, "grpc")) })
+			continue
+		}
 		goFn(func() {
 			g.acceptLoop(t.l, "tcp", func(c net.Conn) { g.handleTCP(bg, c, t.target) })
 		})
@@ -358,17 +366,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 	drainCtx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.DrainTimeout.D())
 	defer cancel()
 	var swg sync.WaitGroup
-	swg.Add(1)
-	go func() {
-		defer swg.Done()
-		outSrv.Shutdown(drainCtx)
-	}()
+	for _, srv := range append([]*http.Server{outSrv}, grpcSrvs...) {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			srv.Shutdown(drainCtx)
+		}()
+	}
 	left := g.conns.wait(drainCtx)
 	swg.Wait()
 	if left > 0 {
 		g.log.Warn("drain timeout: closing connections still open", "connections", left)
 	}
 	outSrv.Close()
+	for _, srv := range grpcSrvs {
+		srv.Close()
+	}
 	g.conns.closeAll()
 	stopBG()
 	if adminSrv != nil {

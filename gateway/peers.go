@@ -31,11 +31,13 @@ type peers struct {
 	// caches and transports are keyed by cluster name.
 	caches     map[string]tls.ClientSessionCache
 	transports map[string]*http.Transport
-	rr         atomic.Uint32
+	// h2 are the HTTP/2 cleartext transports of gRPC listeners.
+	h2 map[string]*http.Transport
+	rr atomic.Uint32
 }
 
 func newPeers(g *Gateway) *peers {
-	return &peers{g: g, caches: map[string]tls.ClientSessionCache{}, transports: map[string]*http.Transport{}}
+	return &peers{g: g, caches: map[string]tls.ClientSessionCache{}, transports: map[string]*http.Transport{}, h2: map[string]*http.Transport{}}
 }
 
 func (p *peers) cache(cluster string) tls.ClientSessionCache {
@@ -74,6 +76,33 @@ func (p *peers) transport(cluster string) *http.Transport {
 		MaxResponseHeaderBytes: int64(lim.MaxHeaderBytes),
 	}
 	p.transports[cluster] = t
+	return t
+}
+
+// h2transport returns the HTTP/2 cleartext transport whose connections
+// are tunnels to cluster: gRPC calls to one cluster share one tunnel per
+// service, as streams.
+func (p *peers) h2transport(cluster string) *http.Transport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.h2[cluster]; ok {
+		return t
+	}
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			target, err := ParseHost(addr)
+			if err != nil {
+				return nil, err
+			}
+			return p.dial(ctx, cluster, target)
+		},
+		IdleConnTimeout:        90 * time.Second,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: int64(p.g.cfg.Limits.MaxHeaderBytes),
+	}
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetUnencryptedHTTP2(true)
+	p.h2[cluster] = t
 	return t
 }
 
@@ -164,6 +193,9 @@ func (p *peers) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.transports {
+		t.CloseIdleConnections()
+	}
+	for _, t := range p.h2 {
 		t.CloseIdleConnections()
 	}
 }
