@@ -14,7 +14,7 @@ all: build
 # build: the meshfed binary and the provider plugins (keep them in one
 # directory: meshfed looks for plugins next to itself by default).
 build:
-	$(GO) build -o bin/ ./cmd/meshfed ./cmd/meshfed-provider-aws ./cmd/meshfed-provider-gcp ./cmd/meshfed-provider-azure
+	$(GO) build -o bin/ ./cmd/meshfed ./cmd/meshfed-gateway ./cmd/meshfed-provider-aws ./cmd/meshfed-provider-gcp ./cmd/meshfed-provider-azure
 
 # test runs every Go test with the race detector, including the HA suite
 # (real 3-member etcd cluster) and the Kubernetes tests (real

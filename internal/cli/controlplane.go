@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/controlplane"
+	"github.com/meshfed/meshfed/internal/logflag"
 )
 
 func defaultDataDir() string {
@@ -127,16 +128,9 @@ MESHFED_CONFIG to it to point every meshfed command at this control plane.`,
 }
 
 func newLogger(s Streams, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level %q is not one of debug, info, warn, error", level)
+	l, err := logflag.New(s.Err, level, format)
+	if err != nil {
+		return nil, usagef("%v", err)
 	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(s.Err, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(s.Err, opts)), nil
-	}
-	return nil, usagef("--log-format %q is not one of text, json", format)
+	return l, nil
 }

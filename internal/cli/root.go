@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshfed/meshfed/internal/gatewaycmd"
 )
 
 // Exit statuses returned by Main.
@@ -90,7 +92,7 @@ line was wrong.`,
 		newPolicyCommand(a),
 		newTrustCommand(a),
 		newControlPlaneCommand(s),
-		newGatewayCommand(s),
+		gatewaycmd.New(gatewaycmd.Streams{Out: s.Out, Err: s.Err}),
 		newRouteCommand(a),
 		newCACommand(s),
 		newUpCommand(s), newDownCommand(s), newDemoBackendCommand(s),

@@ -1,7 +1,11 @@
-package cli
+// Package gatewaycmd is the `meshfed gateway` command, in a package of
+// its own so that the slim meshfed-gateway binary can run it without the
+// rest of the CLI (control plane, etcd, cloud SDKs).
+package gatewaycmd
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -9,9 +13,16 @@ import (
 
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/gateway"
+	"github.com/meshfed/meshfed/internal/logflag"
 )
 
-func newGatewayCommand(s Streams) *cobra.Command {
+// Streams are where the command writes.
+type Streams struct {
+	Out, Err io.Writer
+}
+
+// New returns the gateway command.
+func New(s Streams) *cobra.Command {
 	var (
 		configFile, cpConfig string
 		logLevel, logFormat  string
@@ -45,9 +56,9 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
   meshfed gateway --cluster east --data-dir /var/lib/meshfed-gw \
     --controlplane-config /var/lib/meshfed/meshfed.yaml \
     --cert gw.pem --key gw-key.pem --bundle ca.pem --inbound 10.0.0.5:15443`,
-		Args: noArgs,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			log, err := newLogger(s, logLevel, logFormat)
+			log, err := logflag.New(s.Err, logLevel, logFormat)
 			if err != nil {
 				return err
 			}
