@@ -198,7 +198,9 @@ func TestRunGateBreach(t *testing.T) {
 	if rep.Verdict != VerdictFail || !rep.RolledBack || rep.RollbackReason != "gate max_p99 breached" {
 		t.Errorf("verdict %s, rolled back %v (%s)", rep.Verdict, rep.RolledBack, rep.RollbackReason)
 	}
-	if len(rep.Gates) != 1 || rep.Gates[0].Passed || rep.Gates[0].BreachedAtMS == nil || rep.Gates[0].Observed < 300 {
+	// The gate trips on the first window whose p99 passes 100 ms, which
+	// under load may be before a full 300 ms delay shows.
+	if len(rep.Gates) != 1 || rep.Gates[0].Passed || rep.Gates[0].BreachedAtMS == nil || rep.Gates[0].Observed <= 100 {
 		t.Errorf("gates: %+v", rep.Gates)
 	}
 	if d := rep.Phases.RolledBackMS - rep.Phases.InjectedMS; d > 1500 {
