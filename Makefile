@@ -31,6 +31,7 @@ test-short:
 
 bench:
 	$(GO) run ./test/bench/propagation -out docs/benchmarks.md
+	$(GO) run ./test/bench/gateway -out docs/benchmarks.md
 	$(GO) run ./test/bench/failover -out docs/benchmarks.md
 
 fuzz:

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// options are the command-line settings.
+type options struct {
+	out          string
+	duration     time.Duration // open-loop run per path per round
+	rate         int
+	rounds       int
+	conns        int // closed-loop connections
+	pool         int // open-loop connection pool
+	tputDuration time.Duration
+	bulkDuration time.Duration
+	idleConns    int
+	settle       time.Duration
+	skipHAProxy  bool
+	haproxy      string
+	bin          string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses flags, sets up both chains, measures and writes the report.
+func run(ctx context.Context) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.out, "out", "docs/benchmarks.md", `markdown file whose "## Gateway data plane" section is written (the rest is kept)`)
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "open-loop latency run per path per round")
+	fs.IntVar(&o.rate, "rate", 1000, "open-loop request rate (requests/s)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every path once, in rotated order")
+	fs.IntVar(&o.conns, "conns", 16, "connections of the closed-loop max req/s test")
+	fs.IntVar(&o.pool, "pool", 64, "keep-alive connections the open-loop generator sends on (any free one takes the next request)")
+	fs.DurationVar(&o.tputDuration, "tput-duration", 5*time.Second, "closed-loop max req/s run per path per round")
+	fs.DurationVar(&o.bulkDuration, "bulk-duration", 5*time.Second, "single-stream bulk run per path per round")
+	fs.IntVar(&o.idleConns, "idle-conns", 10000, "idle connections held open through each chain for the memory test (0: skip)")
+	fs.DurationVar(&o.settle, "settle", 5*time.Second, "pause before each RSS reading (and CPU window while holding idle connections)")
+	fs.BoolVar(&o.skipHAProxy, "skip-haproxy", false, "do not build the HAProxy chain (its columns say so)")
+	fs.StringVar(&o.haproxy, "haproxy", "", "haproxy binary (default: PATH, else apt-get install haproxy when root)")
+	fs.StringVar(&o.bin, "bin", "", "meshfed binary (default: go build ./cmd/meshfed into a temporary directory)")
+	backendMode := fs.Bool("backend", false, "internal: run as the benchmark's backend server process")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	if *backendMode {
+		return runBackend(ctx)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (all settings are flags; see -h)", fs.Args())
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+
+	// Children inherit the limit: B holds two sockets per idle connection.
+	limit, err := raiseFileLimit(uint64(4*o.idleConns + 20000))
+	if err != nil {
+		return fmt.Errorf("RLIMIT_NOFILE: %w", err)
+	}
+	// Gateway B (and A, and HAProxy B and A) hold two sockets per idle
+	// connection: without CAP_SYS_RESOURCE the hard limit caps how many
+	// the test can hold.
+	held := o.idleConns
+	if most := int(limit-fdReserve) / 2 / 100 * 100; held > most {
+		held = max(most, 0)
+		logf("the open-file limit is %d and cannot be raised (that needs CAP_SYS_RESOURCE): holding %d idle connections instead of %d", limit, held, o.idleConns)
+	}
+	tmp, err := os.MkdirTemp("", "meshfed-gwbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	rep := &report{started: time.Now().UTC(), opts: o, machine: machineFacts(), fileLimit: limit, idleHeld: held}
+	if o.bin == "" {
+		rep.source = sourceFacts() // the tree go build uses
+		if o.bin, err = buildMeshfed(ctx, tmp); err != nil {
+			return err
+		}
+		rep.opts.bin = o.bin
+	}
+	if err := measure(ctx, o, tmp, rep); err != nil {
+		return err
+	}
+	rep.finished = time.Now().UTC()
+	if err := writeSection(o.out, rep.markdown()); err != nil {
+		return err
+	}
+	logf("wrote the gateway section of %s", o.out)
+	return nil
+}
+
+func (o options) validate() error {
+	var errs []error
+	if o.duration < time.Second || o.tputDuration < time.Second || o.bulkDuration < time.Second {
+		errs = append(errs, errors.New("-duration, -tput-duration and -bulk-duration must be at least 1s"))
+	}
+	if o.rate < 1 || o.rate > 100000 {
+		errs = append(errs, fmt.Errorf("-rate %d is outside 1-100000", o.rate))
+	}
+	if o.rounds < 1 || o.rounds > 100 {
+		errs = append(errs, fmt.Errorf("-rounds %d is outside 1-100", o.rounds))
+	}
+	if o.conns < 1 || o.conns > 1024 || o.pool < 1 || o.pool > 1024 {
+		errs = append(errs, fmt.Errorf("-conns %d and -pool %d must be within 1-1024", o.conns, o.pool))
+	}
+	if o.idleConns < 0 || o.idleConns > 100000 {
+		errs = append(errs, fmt.Errorf("-idle-conns %d is outside 0-100000", o.idleConns))
+	}
+	if o.settle < 0 {
+		errs = append(errs, errors.New("-settle must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// buildMeshfed builds cmd/meshfed into dir.
+func buildMeshfed(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "meshfed")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/meshfed/meshfed/cmd/meshfed")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	logf("building meshfed")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/meshfed (run from inside the module, or pass -bin): %w\n%s", err, b)
+	}
+	return out, nil
+}
