@@ -68,9 +68,11 @@ func (p *peers) transport(cluster string) *http.Transport {
 			}
 			return p.dial(ctx, cluster, target)
 		},
-		MaxIdleConnsPerHost:    64,
-		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  lim.RequestTimeout.D(),
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		// The per-try timeout of retries: a request whose headers do not
+		// come in time fails this attempt and may go to another cluster.
+		ResponseHeaderTimeout:  min(p.g.cfg.Retry.PerTryTimeout.D(), lim.RequestTimeout.D()),
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: int64(lim.MaxHeaderBytes),

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -126,8 +125,6 @@ func idempotent(method string) bool {
 	return false
 }
 
-var errPerTryTimeout = errors.New("no response headers within the per-try timeout")
-
 // routeTransport picks the target cluster for each request and sends it
 // over that cluster's transport, retrying on other clusters as
 // RetryConfig allows, and feeding outcomes to outlier detection.
@@ -216,54 +213,11 @@ func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, errors.Join(errs...)
 }
 
-// try sends one attempt; the per-try timeout covers the time until the
-// response headers, not the body.
+// try sends one attempt. The per-try timeout is the cluster transport's
+// ResponseHeaderTimeout: it covers the time until the response headers,
+// not the body.
 func (rt routeTransport) try(req *http.Request, cluster string) (*http.Response, error) {
-	g := rt.g
-	timeout := min(g.cfg.Retry.PerTryTimeout.D(), g.cfg.Limits.RequestTimeout.D())
-	ctx, cancel := context.WithCancel(req.Context())
-	var timedOut bool
-	var mu sync.Mutex
-	timer := time.AfterFunc(timeout, func() {
-		mu.Lock()
-		timedOut = true
-		mu.Unlock()
-		cancel()
-	})
-	resp, err := g.peers.transport(cluster).RoundTrip(req.WithContext(ctx))
-	timer.Stop()
-	if err != nil {
-		cancel()
-		mu.Lock()
-		to := timedOut
-		mu.Unlock()
-		if to {
-			return nil, fmt.Errorf("cluster %s: %w", cluster, errPerTryTimeout)
-		}
-		return nil, err
-	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-// cancelBody releases the attempt's context when the body is closed.
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
-}
-
-// Write lets a 101 Switching Protocols body (a WebSocket) be written.
-func (b *cancelBody) Write(p []byte) (int, error) {
-	if w, ok := b.ReadCloser.(io.Writer); ok {
-		return w.Write(p)
-	}
-	return 0, errors.New("response body is not writable")
+	return rt.g.peers.transport(cluster).RoundTrip(req)
 }
 
 func (g *Gateway) retryableStatus(code int) bool {
