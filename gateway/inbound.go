@@ -68,9 +68,9 @@ func (g *Gateway) handleInbound(raw net.Conn) {
 	open := &inboundTunnel{conn: peer, certs: cs.PeerCertificates, peer: peerID, cluster: source, key: t.Service.Key(), service: svc}
 	g.tunnels.add(open)
 	defer g.tunnels.remove(open)
-	// An update between the check above and add would have missed this
-	// tunnel: check again against the latest routes.
-	if !g.routes.Load().allowed(open.key, peerID, source) {
+	// A state update or fault between the checks above and add would
+	// have missed this tunnel: check again.
+	if !g.stillAllowed(open) {
 		up.Close()
 		peer.Close()
 		return

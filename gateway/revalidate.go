@@ -41,17 +41,29 @@ func (s *tunnelSet) remove(t *inboundTunnel) {
 	s.mu.Unlock()
 }
 
+// stillAllowed reports whether an open tunnel's peer still verifies
+// against the current bundles and clusters, no trust-expiry fault is
+// injected, and the service's policy still allows it.
+func (g *Gateway) stillAllowed(t *inboundTunnel) bool {
+	if _, expired := g.faults.applies(FaultTrustExpiry, "", time.Now()); expired {
+		return false
+	}
+	r := g.routes.Load()
+	if _, _, err := verifyPeer(t.certs, g.bundles, r, ""); err != nil {
+		return false
+	}
+	return r.allowed(t.key, t.peer, t.cluster)
+}
+
 // revalidate closes every open inbound tunnel whose peer no longer
 // verifies against the current bundles and clusters, or whose service's
 // authorization policy no longer allows it. It runs after every update
 // of the state.
 func (g *Gateway) revalidate() {
-	r := g.routes.Load()
-	_, expired := g.faults.applies(FaultTrustExpiry, "", time.Now())
 	g.tunnels.mu.Lock()
 	var revoked []*inboundTunnel
 	for t := range g.tunnels.m {
-		if _, _, err := verifyPeer(t.certs, g.bundles, r, ""); expired || err != nil || !r.allowed(t.key, t.peer, t.cluster) {
+		if !g.stillAllowed(t) {
 			revoked = append(revoked, t)
 		}
 	}
