@@ -1,10 +1,11 @@
 // Command gateway is the east-west gateway data-plane benchmark behind the
 // "Gateway data plane" section of docs/benchmarks.md (`make bench`).
 //
-// It builds cmd/meshfed, starts `meshfed controlplane`, registers clusters
-// a and b (each with its own dev CA), and runs gateway A (serving the
-// backend's services) and gateway B (where clients connect: its forward
-// proxy and per-service TCP listeners) as `meshfed gateway` processes. The
+// It builds cmd/meshfed and cmd/meshfed-gateway, starts `meshfed
+// controlplane`, registers clusters a and b (each with its own dev CA),
+// and runs gateway A (serving the backend's services) and gateway B (where
+// clients connect: its forward proxy and per-service TCP listeners) as
+// `meshfed-gateway` processes (-gateway-bin picks another binary). The
 // backend is this binary re-executed with -backend. Unless -skip-haproxy,
 // it builds the same two-hop mTLS chain with HAProxy (installing it with
 // apt-get when it is missing and the benchmark runs as root), with the

@@ -83,10 +83,10 @@ func (f *federation) stop() {
 func (f *federation) gatewayPIDs() []int { return []int{f.a.pid, f.b.pid} }
 
 // startFederation runs `meshfed controlplane`, registers clusters a and b
-// with dev CAs, and runs gateway A and gateway B as `meshfed gateway`
-// processes; it returns once B routes every service to A. The caller must
+// with dev CAs, and runs gateway A and gateway B as processes of their own;
+// it returns once B routes every service to A. The caller must
 // call stop, also after an error.
-func startFederation(ctx context.Context, bin, dir string, be backendAddrs) (*federation, error) {
+func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backendAddrs) (*federation, error) {
 	f := &federation{}
 	// 1. Control plane.
 	cpDir := filepath.Join(dir, "controlplane")
@@ -157,10 +157,10 @@ func startFederation(ctx context.Context, bin, dir string, be backendAddrs) (*fe
 		{Service: sinkService.key(), Port: sinkService.port, Listen: f.bSink},
 		{Service: holdService.key(), Port: holdService.port, Listen: f.bHold},
 	}
-	if f.a, err = startGateway(bin, dir, ac); err != nil {
+	if f.a, err = startGateway(gatewayBin, dir, ac); err != nil {
 		return f, err
 	}
-	if f.b, err = startGateway(bin, dir, bc); err != nil {
+	if f.b, err = startGateway(gatewayBin, dir, bc); err != nil {
 		return f, err
 	}
 	if err := waitFor(ctx, "gateway B to route every service to cluster a", 60*time.Second, f.children(), func() error {
@@ -253,7 +253,8 @@ func gatewayConfig(c *cluster, cp *client.Config, dir, inbound, outbound, admin 
 	}
 }
 
-// startGateway writes cfg as YAML and runs `meshfed gateway --config`.
+// startGateway writes cfg as YAML and runs `meshfed-gateway --config`
+// (or `meshfed gateway --config` when bin is a meshfed binary).
 func startGateway(bin, dir string, cfg *gateway.Config) (*child, error) {
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -263,7 +264,11 @@ func startGateway(bin, dir string, cfg *gateway.Config) (*child, error) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return nil, err
 	}
-	return startChild("gateway "+cfg.Cluster, bin, []string{"gateway", "--config", path, "--log-level", "warn"}, nil)
+	args := []string{"--config", path, "--log-level", "warn"}
+	if filepath.Base(bin) == "meshfed" {
+		args = append([]string{"gateway"}, args...)
+	}
+	return startChild("gateway "+cfg.Cluster, bin, args, nil)
 }
 
 // routable checks B's /debug/snapshot: cluster a alive with an address,

@@ -127,6 +127,15 @@ func holdIdle(ctx context.Context, addr string, n int, backendHTTP string, procs
 		return run, err
 	}
 	run.goBefore = goMemOf(ctx, procs)
+	// The idle clients connect from 127.0.0.2 (when it works), so their
+	// ports do not take from what 127.0.0.1 has for other programs on the
+	// machine: the proxies' own hops already hold two ports per connection.
+	dialer := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	if c, err := dialer.DialContext(ctx, "tcp", addr); err != nil {
+		dialer.LocalAddr = nil
+	} else {
+		c.Close()
+	}
 	const batch, dialers = 1000, 32
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -150,7 +159,7 @@ func holdIdle(ctx context.Context, addr string, n int, backendHTTP string, procs
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					got[i], errs[i] = net.DialTimeout("tcp", addr, 10*time.Second)
+					got[i], errs[i] = dialer.DialContext(ctx, "tcp", addr)
 				}
 			}()
 		}

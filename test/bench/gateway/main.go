@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -27,7 +28,8 @@ type options struct {
 	settle       time.Duration
 	skipHAProxy  bool
 	haproxy      string
-	bin          string
+	bin          string // meshfed, for the control plane
+	gatewayBin   string // runs the gateways
 }
 
 func main() {
@@ -56,7 +58,8 @@ func run(ctx context.Context) error {
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "pause before each RSS reading (and CPU window while holding idle connections)")
 	fs.BoolVar(&o.skipHAProxy, "skip-haproxy", false, "do not build the HAProxy chain (its columns say so)")
 	fs.StringVar(&o.haproxy, "haproxy", "", "haproxy binary (default: PATH, else apt-get install haproxy when root)")
-	fs.StringVar(&o.bin, "bin", "", "meshfed binary (default: go build ./cmd/meshfed into a temporary directory)")
+	fs.StringVar(&o.bin, "bin", "", "meshfed binary, for the control plane (default: go build ./cmd/meshfed into a temporary directory)")
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "binary that runs the gateways: meshfed-gateway, or a meshfed binary (then `meshfed gateway`) (default: go build ./cmd/meshfed-gateway)")
 	backendMode := fs.Bool("backend", false, "internal: run as the benchmark's backend server process")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
@@ -90,12 +93,12 @@ func run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(tmp)
 	rep := &report{started: time.Now().UTC(), opts: o, machine: machineFacts(), fileLimit: limit, idleHeld: held}
-	if o.bin == "" {
+	if o.bin == "" || o.gatewayBin == "" {
 		rep.source = sourceFacts() // the tree go build uses
-		if o.bin, err = buildMeshfed(ctx, tmp); err != nil {
+		if err := buildBinaries(ctx, tmp, &o); err != nil {
 			return err
 		}
-		rep.opts.bin = o.bin
+		rep.opts.bin, rep.opts.gatewayBin = o.bin, o.gatewayBin
 	}
 	if err := measure(ctx, o, tmp, rep); err != nil {
 		return err
@@ -131,16 +134,25 @@ func (o options) validate() error {
 	return errors.Join(errs...)
 }
 
-// buildMeshfed builds cmd/meshfed into dir.
-func buildMeshfed(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "meshfed")
+// buildBinaries builds, into dir, cmd/meshfed and cmd/meshfed-gateway
+// where o names no binary.
+func buildBinaries(ctx context.Context, dir string, o *options) error {
+	var pkgs []string
+	if o.bin == "" {
+		o.bin = filepath.Join(dir, "meshfed")
+		pkgs = append(pkgs, "github.com/meshfed/meshfed/cmd/meshfed")
+	}
+	if o.gatewayBin == "" {
+		o.gatewayBin = filepath.Join(dir, "meshfed-gateway")
+		pkgs = append(pkgs, "github.com/meshfed/meshfed/cmd/meshfed-gateway")
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/meshfed/meshfed/cmd/meshfed")
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	logf("building meshfed")
+	logf("building %s", strings.Join(pkgs, " "))
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/meshfed (run from inside the module, or pass -bin): %w\n%s", err, b)
+		return fmt.Errorf("go build (run from inside the module, or pass -bin and -gateway-bin): %w\n%s", err, b)
 	}
-	return out, nil
+	return nil
 }

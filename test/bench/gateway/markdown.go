@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -43,7 +44,12 @@ func (r *report) markdown() string {
 	if r.source != "" {
 		src = ", from " + r.source
 	}
-	p("- meshfed binary: %s%s", binaryFacts(o.bin), src)
+	gw := "`" + filepath.Base(o.gatewayBin) + " --config`"
+	if filepath.Base(o.gatewayBin) == "meshfed" {
+		gw = "`meshfed gateway --config`"
+	}
+	p("- gateways: %s (%s%s), with the Go defaults (GOMAXPROCS = CPUs, GOGC 100); control plane: `meshfed controlplane`",
+		gw, binaryFacts(o.gatewayBin), src)
 	p("- meshfed tunnel: %s", r.meshfedTLS)
 	if r.haproxy != nil {
 		p("- HAProxy: %s; %s", r.haproxy.version, r.haproxy.notes)
@@ -355,8 +361,8 @@ func (r *report) goMemTable(p func(string, ...any)) {
 func (r *report) method(p func(string, ...any)) {
 	p("### How it was measured")
 	p("")
-	p("- **Processes.** `meshfed controlplane` (embedded etcd), gateway A and gateway B (`meshfed gateway")
-	p("  --config`, default limits, log level warn), the two HAProxy processes and the backend each run as")
+	p("- **Processes.** `meshfed controlplane` (embedded etcd), gateway A and gateway B (the gateway")
+	p("  binary above, default limits, log level warn), the two HAProxy processes and the backend each run as")
 	p("  their own process; the benchmark process is only the load generator. The backend is the")
 	p("  benchmark binary re-executed with `-backend` (a Go `net/http` server answering 1 KiB bodies, a")
 	p("  bulk sink and a hold port), so the server does not share a Go scheduler with the generator.")

@@ -17,7 +17,7 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 		return err
 	}
 	rep.backendPID = backend.pid
-	f, err := startFederation(ctx, o.bin, dir, be)
+	f, err := startFederation(ctx, o.bin, o.gatewayBin, dir, be)
 	defer f.stop()
 	if err != nil {
 		return err

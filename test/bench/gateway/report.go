@@ -127,7 +127,7 @@ func binaryFacts(bin string) string {
 	if vcs == "" {
 		vcs = " (no VCS stamp)"
 	}
-	return "built with " + info.GoVersion + vcs + "; both gateways run with the Go defaults (GOMAXPROCS = CPUs, GOGC 100)"
+	return "built with " + info.GoVersion + vcs
 }
 
 // command is how this run was invoked, and whether that is `make bench`.
