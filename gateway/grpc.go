@@ -35,6 +35,7 @@ func (g *Gateway) grpcServer(ctx context.Context, t Target) *http.Server {
 		Transport:     grpcTransport{g: g, target: t},
 		FlushInterval: -1,
 		ErrorHandler:  grpcError,
+		BufferPool:    proxyBufferPool{},
 	}
 	srv := &http.Server{
 		Handler:           &grpcHandler{g: g, proxy: rp, target: t},
