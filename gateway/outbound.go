@@ -101,13 +101,10 @@ func (h *outboundHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusBadGateway
 	switch {
-	case errors.Is(err, errNoRoute):
+	case errors.Is(err, errNoRoute), errors.Is(err, errNoPort):
 		code = http.StatusNotFound
-	case errors.Is(err, errUnavailable), errors.Is(err, errNoPort):
+	case errors.Is(err, errUnavailable):
 		code = http.StatusServiceUnavailable
-		if errors.Is(err, errNoPort) {
-			code = http.StatusNotFound
-		}
 	case errors.Is(err, context.DeadlineExceeded):
 		code = http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled):
