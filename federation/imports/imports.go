@@ -12,6 +12,7 @@ import (
 const (
 	ConditionConflict  = "Conflict"
 	ReasonPortConflict = "PortConflict"
+	ReasonTypeConflict = "TypeConflict"
 	ReasonNoConflicts  = "NoConflicts"
 )
 
@@ -52,6 +53,20 @@ func samePort(a, b *meshfedv1.ServicePort) bool {
 	return a.GetPort() == b.GetPort() && protocol(a) == protocol(b) && a.GetAppProtocol() == b.GetAppProtocol()
 }
 
+// Service types (MCS ServiceImport types).
+const (
+	TypeClusterSetIP = "ClusterSetIP"
+	TypeHeadless     = "Headless"
+)
+
+// ServiceType is the export's MCS type, with empty meaning ClusterSetIP.
+func ServiceType(e *meshfedv1.Export) string {
+	if e.GetType() == "" {
+		return TypeClusterSetIP
+	}
+	return e.GetType()
+}
+
 // older orders exports by creation time, then cluster name.
 func older(a, b *meshfedv1.Export) bool {
 	ta, tb := a.GetCreatedAt().AsTime(), b.GetCreatedAt().AsTime()
@@ -79,10 +94,17 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 	union := map[string]owned{} // by portKey
 	byNum := map[string]owned{} // by number/protocol
 	var order []string
-	imp := &meshfedv1.Import{Namespace: byAge[0].GetNamespace(), Name: byAge[0].GetName()}
+	imp := &meshfedv1.Import{Namespace: byAge[0].GetNamespace(), Name: byAge[0].GetName(), Type: ServiceType(byAge[0])}
 	var conflicted []string
+	reason := ReasonPortConflict
 	for _, e := range byAge {
 		var msgs []string
+		why := ReasonPortConflict
+		if t := ServiceType(e); t != imp.Type {
+			why = ReasonTypeConflict
+			msgs = append(msgs, fmt.Sprintf("type: cluster %q exports a %s service, but the oldest export (cluster %q) is %s",
+				e.GetCluster(), t, byAge[0].GetCluster(), imp.Type))
+		}
 		for _, p := range e.GetPorts() {
 			k := portKey(p)
 			if o, ok := union[k]; ok {
@@ -114,7 +136,10 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 		}
 		if len(msgs) > 0 {
 			conflicted = append(conflicted, e.GetCluster())
-			ic.Conditions = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "True", Reason: ReasonPortConflict, Message: strings.Join(msgs, "; ")}}
+			if len(conflicted) == 1 {
+				reason = why
+			}
+			ic.Conditions = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "True", Reason: why, Message: strings.Join(msgs, "; ")}}
 		}
 		imp.Clusters = append(imp.Clusters, ic)
 	}
@@ -131,7 +156,7 @@ func Derive(exports []*meshfedv1.Export) *meshfedv1.Import {
 	sort.Slice(imp.Clusters, func(i, j int) bool { return imp.Clusters[i].GetCluster() < imp.Clusters[j].GetCluster() })
 	if len(conflicted) > 0 {
 		sort.Strings(conflicted)
-		imp.Conditions = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "True", Reason: ReasonPortConflict,
+		imp.Conditions = []*meshfedv1.Condition{{Type: ConditionConflict, Status: "True", Reason: reason,
 			Message: fmt.Sprintf("exports of clusters %s conflict with the oldest export (cluster %q); the oldest definition is used",
 				quoteAll(conflicted), byAge[0].GetCluster())}}
 	} else {

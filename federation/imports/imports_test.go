@@ -122,3 +122,30 @@ func TestDeriveAllGroupsByService(t *testing.T) {
 		t.Fatal("Derive(nil) != nil")
 	}
 }
+
+func TestDeriveTypeConflict(t *testing.T) {
+	t.Parallel()
+	old := exp("old", 0, 1, port("http", 80, ""))
+	young := exp("young", 5, 1, port("http", 80, ""))
+	young.Type = imports.TypeHeadless
+	imp := imports.Derive([]*meshfedv1.Export{young, old})
+	if imp.GetType() != imports.TypeClusterSetIP {
+		t.Fatalf("type = %q, want the oldest export's ClusterSetIP", imp.GetType())
+	}
+	if !imports.Conflicting(imp) || imp.GetConditions()[0].GetReason() != imports.ReasonTypeConflict {
+		t.Fatalf("import conditions = %v, want Conflict TypeConflict", imp.GetConditions())
+	}
+	for _, c := range imp.GetClusters() {
+		conflict := len(c.GetConditions()) > 0
+		if conflict != (c.GetCluster() == "young") {
+			t.Fatalf("cluster %s conditions %v", c.GetCluster(), c.GetConditions())
+		}
+		if conflict && (c.GetConditions()[0].GetReason() != imports.ReasonTypeConflict || !strings.Contains(c.GetConditions()[0].GetMessage(), `cluster "young" exports a Headless service`)) {
+			t.Fatalf("young's condition = %v", c.GetConditions()[0])
+		}
+	}
+	// Alone, a headless export makes a headless import.
+	if got := imports.Derive([]*meshfedv1.Export{young}).GetType(); got != imports.TypeHeadless {
+		t.Fatalf("type = %q, want Headless", got)
+	}
+}

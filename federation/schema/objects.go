@@ -75,6 +75,9 @@ func ValidateExport(e *meshfedv1.Export) error {
 	if err := ValidateName("export "+e.GetNamespace(), "name", e.GetName()); err != nil {
 		return err
 	}
+	if t := e.GetType(); t != "" && t != "ClusterSetIP" && t != "Headless" {
+		return fieldErr(obj, "type", t, `is not "ClusterSetIP" or "Headless"`)
+	}
 	if len(e.GetPorts()) == 0 {
 		return fieldErr(obj, "ports", "", "is empty (an export needs at least one port)")
 	}

@@ -384,8 +384,12 @@ type Export struct {
 	Endpoints []*ZoneEndpoints       `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// created_at is set by the control plane on first publication and kept
 	// across updates; the oldest export wins a conflict (MCS API).
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// type is the MCS service type: "ClusterSetIP" (or empty, a service
+	// with a virtual IP) or "Headless" (clusterIP: None). The oldest
+	// export's type wins; others get Conflict with reason TypeConflict.
+	Type          string `protobuf:"bytes,8,opt,name=type,proto3" json:"type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -467,6 +471,13 @@ func (x *Export) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Export) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
 }
 
 // Condition follows the Kubernetes condition convention.
@@ -624,6 +635,7 @@ type Import struct {
 	Ports         []*ServicePort         `protobuf:"bytes,3,rep,name=ports,proto3" json:"ports,omitempty"`           // union of the winning definitions
 	Clusters      []*ImportCluster       `protobuf:"bytes,4,rep,name=clusters,proto3" json:"clusters,omitempty"`     // sorted by cluster name
 	Conditions    []*Condition           `protobuf:"bytes,5,rep,name=conditions,proto3" json:"conditions,omitempty"` // Conflict=True when any export conflicts
+	Type          string                 `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`             // "ClusterSetIP" or "Headless", from the oldest export
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -691,6 +703,13 @@ func (x *Import) GetConditions() []*Condition {
 		return x.Conditions
 	}
 	return nil
+}
+
+func (x *Import) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
 }
 
 // Bundle is the SPIFFE trust bundle of one trust domain.
@@ -1188,7 +1207,7 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\fapp_protocol\x18\x04 \x01(\tR\vappProtocol\"9\n" +
 	"\rZoneEndpoints\x12\x12\n" +
 	"\x04zone\x18\x01 \x01(\tR\x04zone\x12\x14\n" +
-	"\x05ready\x18\x02 \x01(\rR\x05ready\"\xb2\x02\n" +
+	"\x05ready\x18\x02 \x01(\rR\x05ready\"\xc6\x02\n" +
 	"\x06Export\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
@@ -1198,7 +1217,8 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"i\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
+	"\x04type\x18\b \x01(\tR\x04type\"i\n" +
 	"\tCondition\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
@@ -1211,7 +1231,7 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\x11export_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0fexportCreatedAt\x125\n" +
 	"\n" +
 	"conditions\x18\x05 \x03(\v2\x15.meshfed.v1.ConditionR\n" +
-	"conditions\"\xd7\x01\n" +
+	"conditions\"\xeb\x01\n" +
 	"\x06Import\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
@@ -1219,7 +1239,8 @@ const file_meshfed_v1_types_proto_rawDesc = "" +
 	"\bclusters\x18\x04 \x03(\v2\x19.meshfed.v1.ImportClusterR\bclusters\x125\n" +
 	"\n" +
 	"conditions\x18\x05 \x03(\v2\x15.meshfed.v1.ConditionR\n" +
-	"conditions\"\xe0\x01\n" +
+	"conditions\x12\x12\n" +
+	"\x04type\x18\x06 \x01(\tR\x04type\"\xe0\x01\n" +
 	"\x06Bundle\x12!\n" +
 	"\ftrust_domain\x18\x01 \x01(\tR\vtrustDomain\x12\x12\n" +
 	"\x04jwks\x18\x02 \x01(\fR\x04jwks\x12\x1a\n" +
