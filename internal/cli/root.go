@@ -97,6 +97,7 @@ line was wrong.`,
 		newCACommand(s),
 		newUpCommand(s), newDownCommand(s), newDemoBackendCommand(s),
 		newDrillCommand(a),
+		newAgentCommand(s),
 	)
 	return root
 }
