@@ -69,7 +69,30 @@ type Config struct {
 	// AccessLog enables a structured (JSON) access log line per
 	// connection and per proxied HTTP request on the gateway's logger.
 	AccessLog bool `json:"access_log,omitempty"`
+	// Kubernetes, when set, runs the gateway as part of a Kubernetes
+	// cluster with meshfed's agent: it opens the per-service ports the
+	// agent allocated for imports, and forwards inbound traffic for
+	// services this cluster exports to their Service DNS names.
+	Kubernetes *KubernetesConfig `json:"kubernetes,omitempty"`
 }
+
+// KubernetesConfig configures the gateway's Kubernetes mode.
+type KubernetesConfig struct {
+	// Kubeconfig is the API server's kubeconfig; empty means the pod's
+	// in-cluster credentials. The gateway only lists and watches
+	// ServiceImports.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// ClusterDomain is the cluster's DNS domain (default cluster.local):
+	// inbound traffic for exported service NAME.NAMESPACE port P goes to
+	// NAME.NAMESPACE.svc.CLUSTER_DOMAIN:P.
+	ClusterDomain string `json:"cluster_domain,omitempty"`
+	// ImportListenHost is the address the per-service import ports
+	// listen on (default 0.0.0.0).
+	ImportListenHost string `json:"import_listen_host,omitempty"`
+}
+
+// DefaultClusterDomain is Kubernetes' default DNS domain.
+const DefaultClusterDomain = "cluster.local"
 
 // ControlPlaneConfig says how to reach the control plane. The gateway
 // authenticates with its own SVID.
@@ -281,6 +304,14 @@ func (c *Config) SetDefaults() {
 	if c.LocalBalancing == "" {
 		c.LocalBalancing = "round_robin"
 	}
+	if k := c.Kubernetes; k != nil {
+		if k.ClusterDomain == "" {
+			k.ClusterDomain = DefaultClusterDomain
+		}
+		if k.ImportListenHost == "" {
+			k.ImportListenHost = "0.0.0.0"
+		}
+	}
 	l, d := &c.Limits, DefaultLimits
 	def := func(v *Duration, dv Duration) {
 		if *v == 0 {
@@ -318,6 +349,17 @@ func (c *Config) Validate() error {
 	}
 	if !schema.IsDNSLabel(c.Name) {
 		bad("name", c.Name, "is not a DNS-1123 label")
+	}
+	if k := c.Kubernetes; k != nil {
+		for _, label := range strings.Split(k.ClusterDomain, ".") {
+			if !schema.IsDNSLabel(label) {
+				bad("kubernetes.cluster_domain", k.ClusterDomain, "is not a DNS name such as cluster.local")
+				break
+			}
+		}
+		if net.ParseIP(k.ImportListenHost) == nil {
+			bad("kubernetes.import_listen_host", k.ImportListenHost, "is not an IP address (0.0.0.0 listens on all)")
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir is required (--data-dir or data_dir:): the gateway keeps its last snapshot there"))

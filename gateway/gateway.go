@@ -42,6 +42,9 @@ type Options struct {
 	// LocalBundle goes with SVID: the bundle of the gateway's own trust
 	// domain.
 	LocalBundle x509bundle.Source
+	// DialService, if set, replaces the dialer of Kubernetes mode's
+	// local Service DNS names (tests map them to loopback backends).
+	DialService func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Gateway is one east-west gateway. New binds its listeners; Run serves
@@ -79,6 +82,10 @@ type Gateway struct {
 	outbound net.Listener
 	admin    net.Listener
 	tcp      []tcpListener
+	// services are the per-service listeners added at run time
+	// (SetServiceListeners).
+	services serviceListeners
+	dialSvc  func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	conns    tracker
 	draining atomic.Bool
@@ -122,6 +129,10 @@ func New(cfg *Config, opts Options) (g *Gateway, err error) {
 		health:     &healthState{cfg: cfg.Health, m: map[string]*clusterHealth{}},
 	}
 	g.health.onChange = g.kickBalancers
+	g.dialSvc = opts.DialService
+	if g.dialSvc == nil {
+		g.dialSvc = (&net.Dialer{}).DialContext
+	}
 	g.retryBudget = newRetryBudget(cfg.Retry)
 	defer func() {
 		if err != nil {
@@ -292,6 +303,7 @@ func (g *Gateway) Close() error {
 	for _, t := range g.tcp {
 		t.l.Close()
 	}
+	g.services.stop()
 	if g.peers != nil {
 		g.peers.close()
 	}
@@ -353,6 +365,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 			g.acceptLoop(t.l, "tcp", func(c net.Conn) { g.handleTCP(bg, c, t.target) })
 		})
 	}
+	g.services.start(func(l *serviceListener) {
+		goFn(func() {
+			g.acceptLoop(l.l, "tcp", func(c net.Conn) { g.handleTCP(bg, c, l.target) })
+		})
+	})
 	g.log.Info("gateway running", "spiffe_id", g.self, "inbound", g.InboundAddr(), "outbound", g.OutboundAddr(), "admin", g.AdminAddr())
 
 	<-ctx.Done()
@@ -363,6 +380,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for _, t := range g.tcp {
 		t.l.Close()
 	}
+	g.services.stop()
 	drainCtx, cancel := context.WithTimeout(context.Background(), g.cfg.Limits.DrainTimeout.D())
 	defer cancel()
 	var swg sync.WaitGroup

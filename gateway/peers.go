@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,12 @@ func (p *peers) dial(ctx context.Context, cluster string, t Target) (net.Conn, e
 func (g *Gateway) dialLocal(ctx context.Context, t Target) (net.Conn, string, error) {
 	lp, ok := g.local.lookup(t)
 	if !ok {
+		if addr, ok := g.kubeServiceAddr(t); ok {
+			ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.ConnectTimeout.D())
+			defer cancel()
+			c, err := g.dialSvc(ctx, "tcp", addr)
+			return c, addr, err
+		}
 		return nil, "", fmt.Errorf("no ready local endpoint for %s", t)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.ConnectTimeout.D())
@@ -170,6 +177,33 @@ func (g *Gateway) dialLocal(ctx context.Context, t Target) (net.Conn, string, er
 		return &releaseConn{Conn: c, release: func() { lp.done(i) }}, lp.addrs[i], nil
 	}
 	return nil, "", errors.Join(errs...)
+}
+
+// kubeServiceAddr is, in Kubernetes mode, the Service DNS name and port
+// of a service this cluster exports (NAME.NAMESPACE.svc.DOMAIN:PORT);
+// kube-proxy balances across its ready endpoints. Services this cluster
+// does not export are refused, so peers cannot reach arbitrary Services.
+func (g *Gateway) kubeServiceAddr(t Target) (string, bool) {
+	k := g.cfg.Kubernetes
+	if k == nil {
+		return "", false
+	}
+	route, ok := g.routes.Load().services[t.Service.Key()]
+	if !ok {
+		return "", false
+	}
+	exported := false
+	for _, c := range route.imp.GetClusters() {
+		if c.GetCluster() == g.cfg.Cluster {
+			exported = true
+		}
+	}
+	p, ok := resolvePort(route.imp, t.Port)
+	if !exported || !ok {
+		return "", false
+	}
+	host := t.Service.Name + "." + t.Service.Namespace + ".svc." + k.ClusterDomain
+	return net.JoinHostPort(host, strconv.Itoa(int(p.GetPort()))), true
 }
 
 // releaseConn calls release once when closed; it keeps TCP half-close.

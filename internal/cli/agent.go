@@ -13,12 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/internal/logflag"
 	"github.com/meshfed/meshfed/kube/agent"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -89,7 +88,7 @@ Admin endpoints on --admin: /healthz, /readyz, /metrics.`,
 			}
 			defer conn.Close()
 			cfg.ControlPlane = []meshfedv1.GatewayServiceClient{conn.Gateway}
-			if cfg.Kube, err = kubeConfig(kubeconfig, kubeContext); err != nil {
+			if cfg.Kube, err = mcsapi.LoadKubeConfig(kubeconfig, kubeContext); err != nil {
 				return err
 			}
 			if cfg.LeaseNamespace == "" {
@@ -130,25 +129,6 @@ Admin endpoints on --admin: /healthz, /readyz, /metrics.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
-}
-
-// kubeConfig loads a client config: the file when given, else in-cluster
-// credentials, else the default kubeconfig rules.
-func kubeConfig(path, context string) (*rest.Config, error) {
-	if path == "" && context == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			return cfg, nil
-		}
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if path != "" {
-		rules.ExplicitPath = path
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig: %w", err)
-	}
-	return cfg, nil
 }
 
 func serveAgentAdmin(addr string, a *agent.Agent, reg *prometheus.Registry) (func(), error) {

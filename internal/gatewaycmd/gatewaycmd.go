@@ -4,16 +4,21 @@
 package gatewaycmd
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/gateway"
 	"github.com/meshfed/meshfed/internal/logflag"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 // Streams are where the command writes.
@@ -112,6 +117,14 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 			if err != nil {
 				return err
 			}
+			if k := cfg.Kubernetes; k != nil {
+				stop, err := WatchImportPorts(c.Context(), g, k, log)
+				if err != nil {
+					g.Close()
+					return err
+				}
+				defer stop()
+			}
 			fmt.Fprintf(s.Out, "gateway %s/%s running\n  inbound (mTLS): %s\n  forward proxy:  http://%s\n  admin:          http://%s/metrics /healthz /readyz /debug/snapshot\n",
 				cfg.Cluster, cfg.Name, g.InboundAddr(), g.OutboundAddr(), g.AdminAddr())
 			return g.Run(c.Context())
@@ -139,4 +152,37 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// WatchImportPorts opens, on g, the per-service ports of the cluster's
+// imports (Kubernetes mode: the ports meshfed's agent allocated and
+// recorded on ServiceImports) until stop is called.
+func WatchImportPorts(ctx context.Context, g *gateway.Gateway, k *gateway.KubernetesConfig, log *slog.Logger) (stop func(), err error) {
+	rc, err := mcsapi.LoadKubeConfig(k.Kubeconfig, "")
+	if err != nil {
+		return nil, fmt.Errorf("gateway: kubernetes.kubeconfig: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := mcsapi.WatchImportPorts(ctx, rc, func(ports []mcsapi.ImportPort) error {
+			ls := make([]gateway.ServiceListener, len(ports))
+			for i, p := range ports {
+				ls[i] = gateway.ServiceListener{
+					Service: gateway.ServiceName{Namespace: p.Namespace, Name: p.Name}, Port: p.Port,
+					Listen: net.JoinHostPort(k.ImportListenHost, strconv.Itoa(p.GatewayPort)),
+				}
+			}
+			err := g.SetServiceListeners(ls)
+			if err != nil {
+				log.Error("opening import ports; retrying in 5s", "error", err)
+			}
+			return err
+		}, log)
+		if err != nil {
+			log.Error("watching ServiceImports stopped", "error", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/schema"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -172,7 +173,7 @@ type Agent struct {
 	synced  atomic.Bool
 
 	// Set per leadership term by lead.
-	res       mcsResources
+	res       mcsapi.Resources
 	exports   cache.SharedIndexInformer
 	imports   cache.SharedIndexInformer
 	services  corelisters.ServiceLister
@@ -303,12 +304,12 @@ func (a *Agent) campaign(ctx context.Context) error {
 
 // lead runs the controllers until ctx ends (the term is over).
 func (a *Agent) lead(ctx context.Context) error {
-	version, err := discoverVersion(a.kube.Discovery(), a.cfg.MCSVersion)
+	version, err := mcsapi.DiscoverVersion(a.kube.Discovery(), a.cfg.MCSVersion)
 	if err != nil {
 		return err
 	}
-	a.res = resourcesFor(version)
-	a.log.Info("using the MCS API", "version", a.res.apiVersion())
+	a.res = mcsapi.ResourcesFor(version)
+	a.log.Info("using the MCS API", "version", a.res.APIVersion())
 	a.synced.Store(false)
 	a.state = client.NewState()
 	a.published = map[string]*meshfedv1.Export{}
@@ -325,8 +326,8 @@ func (a *Agent) lead(ctx context.Context) error {
 	dinf := dynamicinformer.NewDynamicSharedInformerFactory(a.dyn, a.cfg.Resync)
 	defer kinf.Shutdown()
 	defer dinf.Shutdown()
-	a.exports = dinf.ForResource(a.res.exports).Informer()
-	a.imports = dinf.ForResource(a.res.imports).Informer()
+	a.exports = dinf.ForResource(a.res.Exports).Informer()
+	a.imports = dinf.ForResource(a.res.Imports).Informer()
 	svcInf := kinf.Core().V1().Services()
 	sliceInf := kinf.Discovery().V1().EndpointSlices()
 	nsInf := kinf.Core().V1().Namespaces()
@@ -346,10 +347,10 @@ func (a *Agent) lead(ctx context.Context) error {
 	// Ports held by imports from an earlier term stay theirs.
 	for _, obj := range a.imports.GetStore().List() {
 		si, err := toImport(obj)
-		if err != nil || !managed(si) {
+		if err != nil || !mcsapi.Managed(si) {
 			continue
 		}
-		if ports, err := parseGatewayPorts(si.Annotations[AnnotationGatewayPorts]); err == nil {
+		if ports, err := mcsapi.ParseGatewayPorts(si.Annotations[mcsapi.AnnotationGatewayPorts]); err == nil {
 			a.ports.reserve(si.Namespace+"/"+si.Name, ports)
 		}
 	}
@@ -398,7 +399,7 @@ func (a *Agent) lead(ctx context.Context) error {
 		return nil
 	}
 	for _, obj := range a.imports.GetStore().List() {
-		if si, err := toImport(obj); err == nil && managed(si) {
+		if si, err := toImport(obj); err == nil && mcsapi.Managed(si) {
 			a.importQ.Add(si.Namespace + "/" + si.Name)
 		}
 	}
@@ -488,7 +489,7 @@ func (a *Agent) enqueueAllImports() {
 	}
 	a.stateMu.Unlock()
 	for _, obj := range a.imports.GetStore().List() {
-		if si, err := toImport(obj); err == nil && managed(si) {
+		if si, err := toImport(obj); err == nil && mcsapi.Managed(si) {
 			a.importQ.Add(si.Namespace + "/" + si.Name)
 		}
 	}
@@ -533,7 +534,7 @@ func (a *Agent) addHandlers(svcs, slices, nss cache.SharedIndexInformer) {
 		}
 	}))
 	mustAdd(a.imports, handler(func(obj any) {
-		if m, ok := obj.(metav1.Object); ok && managed(m) {
+		if m, ok := obj.(metav1.Object); ok && mcsapi.Managed(m) {
 			a.importQ.Add(m.GetNamespace() + "/" + m.GetName())
 		}
 	}))
@@ -542,8 +543,8 @@ func (a *Agent) addHandlers(svcs, slices, nss cache.SharedIndexInformer) {
 		if !ok {
 			return
 		}
-		if managed(s) {
-			if name := s.Labels[LabelServiceName]; name != "" {
+		if mcsapi.Managed(s) {
+			if name := s.Labels[mcsapi.LabelServiceName]; name != "" {
 				a.importQ.Add(s.Namespace + "/" + name)
 			}
 			return
@@ -555,8 +556,8 @@ func (a *Agent) addHandlers(svcs, slices, nss cache.SharedIndexInformer) {
 		if !ok {
 			return
 		}
-		if managed(s) {
-			if name := s.Labels[LabelServiceName]; name != "" {
+		if mcsapi.Managed(s) {
+			if name := s.Labels[mcsapi.LabelServiceName]; name != "" {
 				a.importQ.Add(s.Namespace + "/" + name)
 			}
 			return

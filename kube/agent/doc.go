@@ -20,9 +20,9 @@
 // and one EndpointSlice per exporting cluster whose endpoints are the
 // local gateway's pods on per-service ports. The ports are allocated from
 // a range (Config.ImportPorts) and recorded on the ServiceImport in the
-// annotation [AnnotationGatewayPorts], which gateways read to open their
+// annotation [mcsapi.AnnotationGatewayPorts], which gateways read to open their
 // listeners. Every object the agent creates carries the label
-// [LabelManagedBy]=[ManagedBy], and derived objects an owner reference to
+// [mcsapi.LabelManagedBy]=[mcsapi.ManagedBy], and derived objects an owner reference to
 // their ServiceImport, so nothing is orphaned; the agent deletes them
 // itself too, as clusters without a garbage collector (such as the test
 // harness) would otherwise keep them.

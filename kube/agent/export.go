@@ -17,6 +17,7 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/meshfed/meshfed/federation/imports"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -56,17 +57,17 @@ func (a *Agent) syncExport(ctx context.Context, key string) error {
 		return fmt.Errorf("ServiceExport %s: %w", key, err)
 	}
 	if se.DeletionTimestamp != nil {
-		if !slices.Contains(se.Finalizers, Finalizer) {
+		if !slices.Contains(se.Finalizers, mcsapi.Finalizer) {
 			return nil
 		}
 		if err := a.withdraw(ctx, ns, name); err != nil {
 			return err
 		}
-		se.Finalizers = slices.DeleteFunc(se.Finalizers, func(f string) bool { return f == Finalizer })
+		se.Finalizers = slices.DeleteFunc(se.Finalizers, func(f string) bool { return f == mcsapi.Finalizer })
 		return a.updateExport(ctx, se, false)
 	}
-	if !slices.Contains(se.Finalizers, Finalizer) {
-		se.Finalizers = append(se.Finalizers, Finalizer)
+	if !slices.Contains(se.Finalizers, mcsapi.Finalizer) {
+		se.Finalizers = append(se.Finalizers, mcsapi.Finalizer)
 		// The update's event brings the object back to this queue.
 		return a.updateExport(ctx, se, false)
 	}
@@ -197,9 +198,9 @@ func portLabel(p corev1.ServicePort) string {
 	return strconv.Itoa(int(p.Port))
 }
 
-// exportPortFilter reads AnnotationExportPorts: nil means every port.
+// exportPortFilter reads mcsapi.AnnotationExportPorts: nil means every port.
 func exportPortFilter(se *mcsv1beta1.ServiceExport, svc *corev1.Service) (map[string]bool, *invalid) {
-	raw, ok := se.Annotations[AnnotationExportPorts]
+	raw, ok := se.Annotations[mcsapi.AnnotationExportPorts]
 	if !ok {
 		return nil, nil
 	}
@@ -219,9 +220,9 @@ func exportPortFilter(se *mcsv1beta1.ServiceExport, svc *corev1.Service) (map[st
 	for _, tok := range strings.Split(raw, ",") {
 		tok = strings.TrimSpace(tok)
 		if tok == "" || !have[tok] {
-			return nil, &invalid{ReasonInvalidAnnotation,
+			return nil, &invalid{mcsapi.ReasonInvalidAnnotation,
 				fmt.Sprintf("annotation %s=%q: %q is not a port name or number of Service %s/%s (it has %s); list ports separated by commas",
-					AnnotationExportPorts, raw, tok, svc.Namespace, svc.Name, strings.Join(names, ", "))}
+					mcsapi.AnnotationExportPorts, raw, tok, svc.Namespace, svc.Name, strings.Join(names, ", "))}
 		}
 		want[tok] = true
 	}
@@ -237,7 +238,7 @@ func (a *Agent) readyByZone(ns, name string) []*meshfedv1.ZoneEndpoints {
 	zones := map[string]uint32{}
 	for _, obj := range objs {
 		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || managed(s) {
+		if !ok || mcsapi.Managed(s) {
 			continue
 		}
 		for _, ep := range s.Endpoints {
@@ -344,11 +345,11 @@ func (a *Agent) call(ctx context.Context, req *meshfedv1.PublishExportsRequest) 
 
 // updateExport writes the ServiceExport (finalizers).
 func (a *Agent) updateExport(ctx context.Context, se *mcsv1beta1.ServiceExport, _ bool) error {
-	u, err := a.res.unstructured(se, "ServiceExport")
+	u, err := toUnstructured(a.res, se, "ServiceExport")
 	if err != nil {
 		return err
 	}
-	_, err = a.dyn.Resource(a.res.exports).Namespace(se.Namespace).Update(ctx, u, metav1.UpdateOptions{FieldManager: ManagedBy})
+	_, err = a.dyn.Resource(a.res.Exports).Namespace(se.Namespace).Update(ctx, u, metav1.UpdateOptions{FieldManager: mcsapi.ManagedBy})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -362,11 +363,11 @@ func (a *Agent) updateExportStatus(ctx context.Context, se *mcsv1beta1.ServiceEx
 	}
 	next := se.DeepCopy()
 	next.Status = *status
-	u, err := a.res.unstructured(next, "ServiceExport")
+	u, err := toUnstructured(a.res, next, "ServiceExport")
 	if err != nil {
 		return err
 	}
-	_, err = a.dyn.Resource(a.res.exports).Namespace(se.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: ManagedBy})
+	_, err = a.dyn.Resource(a.res.Exports).Namespace(se.Namespace).UpdateStatus(ctx, u, metav1.UpdateOptions{FieldManager: mcsapi.ManagedBy})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/meshfed/meshfed/federation/imports"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -47,7 +48,7 @@ func shorten(s string) string {
 	return s[:52] + "-" + hex.EncodeToString(sum[:])[:10]
 }
 
-// portKey names a service port in AnnotationGatewayPorts.
+// portKey names a service port in mcsapi.AnnotationGatewayPorts.
 func portKey(p *meshfedv1.ServicePort) string {
 	if p.GetName() != "" {
 		return p.GetName()
@@ -73,8 +74,8 @@ func (a *Agent) syncImport(ctx context.Context, key string) error {
 			return nil
 		}
 		_, err := a.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: ns, Labels: map[string]string{LabelManagedBy: ManagedBy},
-		}}, metav1.CreateOptions{FieldManager: ManagedBy})
+			Name: ns, Labels: map[string]string{mcsapi.LabelManagedBy: mcsapi.ManagedBy},
+		}}, metav1.CreateOptions{FieldManager: mcsapi.ManagedBy})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
@@ -88,14 +89,14 @@ func (a *Agent) syncImport(ctx context.Context, key string) error {
 		if cur, err = toImport(obj); err != nil {
 			return err
 		}
-		if !managed(cur) {
+		if !mcsapi.Managed(cur) {
 			a.log.Warn("not importing: a ServiceImport of that name exists and is not managed by meshfed", "service", key)
 			return nil
 		}
 	}
-	have := gatewayPorts{}
+	have := mcsapi.GatewayPorts{}
 	if cur != nil {
-		have, _ = parseGatewayPorts(cur.Annotations[AnnotationGatewayPorts])
+		have, _ = mcsapi.ParseGatewayPorts(cur.Annotations[mcsapi.AnnotationGatewayPorts])
 	}
 	keys := make([]string, len(imp.GetPorts()))
 	for i, p := range imp.GetPorts() {
@@ -144,9 +145,9 @@ func (a *Agent) syncImport(ctx context.Context, key string) error {
 		Reason: string(mcsv1beta1.ServiceImportReasonReady), Message: fmt.Sprintf("reachable through the local gateway from %d cluster(s)", len(imp.GetClusters()))}
 	switch {
 	case allocErr != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonPortsExhausted, allocErr.Error()
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, mcsapi.ReasonPortsExhausted, allocErr.Error()
 	case len(addrs) == 0:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonNoGateway,
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, mcsapi.ReasonNoGateway,
 			"no ready gateway address: check the gateway pods behind --gateway-service "+a.cfg.GatewayService
 	}
 	meta.SetStatusCondition(&next.Status.Conditions, ready)
@@ -161,7 +162,7 @@ func (a *Agent) syncImport(ctx context.Context, key string) error {
 
 // desiredImport is the ServiceImport the import should have, starting
 // from cur (nil when there is none).
-func (a *Agent) desiredImport(imp *meshfedv1.Import, cur *mcsv1beta1.ServiceImport, gwPorts gatewayPorts) *mcsv1beta1.ServiceImport {
+func (a *Agent) desiredImport(imp *meshfedv1.Import, cur *mcsv1beta1.ServiceImport, gwPorts mcsapi.GatewayPorts) *mcsv1beta1.ServiceImport {
 	si := &mcsv1beta1.ServiceImport{}
 	if cur != nil {
 		si = cur.DeepCopy()
@@ -170,11 +171,11 @@ func (a *Agent) desiredImport(imp *meshfedv1.Import, cur *mcsv1beta1.ServiceImpo
 	if si.Labels == nil {
 		si.Labels = map[string]string{}
 	}
-	si.Labels[LabelManagedBy] = ManagedBy
+	si.Labels[mcsapi.LabelManagedBy] = mcsapi.ManagedBy
 	if si.Annotations == nil {
 		si.Annotations = map[string]string{}
 	}
-	si.Annotations[AnnotationGatewayPorts] = gwPorts.String()
+	si.Annotations[mcsapi.AnnotationGatewayPorts] = gwPorts.String()
 	si.Spec.Type = mcsv1beta1.ClusterSetIP
 	if imp.GetType() == imports.TypeHeadless {
 		si.Spec.Type = mcsv1beta1.Headless
@@ -197,11 +198,11 @@ func (a *Agent) desiredImport(imp *meshfedv1.Import, cur *mcsv1beta1.ServiceImpo
 // annotations differ from cur.
 func (a *Agent) applyImport(ctx context.Context, cur, want *mcsv1beta1.ServiceImport) (*mcsv1beta1.ServiceImport, error) {
 	if cur == nil {
-		u, err := a.res.unstructured(want, "ServiceImport")
+		u, err := toUnstructured(a.res, want, "ServiceImport")
 		if err != nil {
 			return nil, err
 		}
-		out, err := a.dyn.Resource(a.res.imports).Namespace(want.Namespace).Create(ctx, u, metav1.CreateOptions{FieldManager: ManagedBy})
+		out, err := a.dyn.Resource(a.res.Imports).Namespace(want.Namespace).Create(ctx, u, metav1.CreateOptions{FieldManager: mcsapi.ManagedBy})
 		if err != nil {
 			return nil, fmt.Errorf("creating ServiceImport %s/%s: %w", want.Namespace, want.Name, err)
 		}
@@ -217,12 +218,12 @@ func (a *Agent) applyImport(ctx context.Context, cur, want *mcsv1beta1.ServiceIm
 }
 
 func (a *Agent) writeImport(ctx context.Context, si *mcsv1beta1.ServiceImport, status bool) (*mcsv1beta1.ServiceImport, error) {
-	u, err := a.res.unstructured(si, "ServiceImport")
+	u, err := toUnstructured(a.res, si, "ServiceImport")
 	if err != nil {
 		return nil, err
 	}
-	c := a.dyn.Resource(a.res.imports).Namespace(si.Namespace)
-	opts := metav1.UpdateOptions{FieldManager: ManagedBy}
+	c := a.dyn.Resource(a.res.Imports).Namespace(si.Namespace)
+	opts := metav1.UpdateOptions{FieldManager: mcsapi.ManagedBy}
 	if status {
 		u, err = c.UpdateStatus(ctx, u, opts)
 	} else {
@@ -236,13 +237,13 @@ func (a *Agent) writeImport(ctx context.Context, si *mcsv1beta1.ServiceImport, s
 
 // applyDerivedService keeps the selector-less Service whose ClusterIP is
 // the import's IP and whose target ports are the gateway's.
-func (a *Agent) applyDerivedService(ctx context.Context, si *mcsv1beta1.ServiceImport, imp *meshfedv1.Import, gwPorts gatewayPorts) (*corev1.Service, error) {
+func (a *Agent) applyDerivedService(ctx context.Context, si *mcsv1beta1.ServiceImport, imp *meshfedv1.Import, gwPorts mcsapi.GatewayPorts) (*corev1.Service, error) {
 	name := DerivedName(imp.GetName())
 	want := &corev1.Service{ObjectMeta: metav1.ObjectMeta{
 		Namespace: imp.GetNamespace(), Name: name,
-		Labels: map[string]string{LabelManagedBy: ManagedBy, LabelServiceName: imp.GetName()},
+		Labels: map[string]string{mcsapi.LabelManagedBy: mcsapi.ManagedBy, mcsapi.LabelServiceName: imp.GetName()},
 		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion: a.res.apiVersion(), Kind: "ServiceImport", Name: si.Name, UID: si.UID, Controller: ptr(true),
+			APIVersion: a.res.APIVersion(), Kind: "ServiceImport", Name: si.Name, UID: si.UID, Controller: ptr(true),
 		}},
 	}}
 	if imp.GetType() == imports.TypeHeadless {
@@ -263,7 +264,7 @@ func (a *Agent) applyDerivedService(ctx context.Context, si *mcsv1beta1.ServiceI
 	}
 	cur, err := a.services.Services(want.Namespace).Get(name)
 	if apierrors.IsNotFound(err) {
-		out, err := a.kube.CoreV1().Services(want.Namespace).Create(ctx, want, metav1.CreateOptions{FieldManager: ManagedBy})
+		out, err := a.kube.CoreV1().Services(want.Namespace).Create(ctx, want, metav1.CreateOptions{FieldManager: mcsapi.ManagedBy})
 		if err != nil {
 			return nil, fmt.Errorf("creating derived Service %s/%s: %w", want.Namespace, name, err)
 		}
@@ -272,7 +273,7 @@ func (a *Agent) applyDerivedService(ctx context.Context, si *mcsv1beta1.ServiceI
 	if err != nil {
 		return nil, err
 	}
-	if !managed(cur) {
+	if !mcsapi.Managed(cur) {
 		return nil, fmt.Errorf("derived Service %s/%s exists and is not managed by meshfed: rename or delete it", want.Namespace, name)
 	}
 	headless := cur.Spec.ClusterIP == corev1.ClusterIPNone
@@ -289,7 +290,7 @@ func (a *Agent) applyDerivedService(ctx context.Context, si *mcsv1beta1.ServiceI
 	if sameService(cur, next) {
 		return cur, nil
 	}
-	out, err := a.kube.CoreV1().Services(want.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: ManagedBy})
+	out, err := a.kube.CoreV1().Services(want.Namespace).Update(ctx, next, metav1.UpdateOptions{FieldManager: mcsapi.ManagedBy})
 	if err != nil {
 		return nil, fmt.Errorf("updating derived Service %s/%s: %w", want.Namespace, name, err)
 	}
@@ -340,7 +341,7 @@ func (a *Agent) gatewayAddresses() []string {
 
 // applySlices keeps one EndpointSlice per exporting cluster and address
 // family, owned by the derived Service, and deletes the rest.
-func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshfedv1.Import, gwPorts gatewayPorts, addrs []string) error {
+func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshfedv1.Import, gwPorts mcsapi.GatewayPorts, addrs []string) error {
 	byFamily := map[discoveryv1.AddressType][]string{}
 	for _, addr := range addrs {
 		fam := discoveryv1.AddressTypeIPv4
@@ -373,11 +374,11 @@ func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshf
 				ObjectMeta: metav1.ObjectMeta{
 					Namespace: svc.Namespace, Name: name,
 					Labels: map[string]string{
-						LabelManagedBy:               ManagedBy,
-						LabelServiceName:             imp.GetName(),
-						LabelSourceCluster:           c.GetCluster(),
+						mcsapi.LabelManagedBy:        mcsapi.ManagedBy,
+						mcsapi.LabelServiceName:      imp.GetName(),
+						mcsapi.LabelSourceCluster:    c.GetCluster(),
 						discoveryv1.LabelServiceName: svc.Name,
-						discoveryv1.LabelManagedBy:   endpointSliceManagedBy,
+						discoveryv1.LabelManagedBy:   mcsapi.EndpointSliceManagedBy,
 					},
 					OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID, Controller: ptr(true)}},
 				},
@@ -396,7 +397,7 @@ func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshf
 			}
 		}
 	}
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelServiceName: imp.GetName()})
+	sel := labels.SelectorFromSet(labels.Set{mcsapi.LabelManagedBy: mcsapi.ManagedBy, mcsapi.LabelServiceName: imp.GetName()})
 	have, err := a.slices.EndpointSlices(svc.Namespace).List(sel)
 	if err != nil {
 		return err
@@ -415,7 +416,7 @@ func (a *Agent) applySlice(ctx context.Context, want *discoveryv1.EndpointSlice)
 	c := a.kube.DiscoveryV1().EndpointSlices(want.Namespace)
 	cur, err := a.slices.EndpointSlices(want.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
-		_, err := c.Create(ctx, want, metav1.CreateOptions{FieldManager: ManagedBy})
+		_, err := c.Create(ctx, want, metav1.CreateOptions{FieldManager: mcsapi.ManagedBy})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("EndpointSlice %s/%s: created meanwhile; retrying", want.Namespace, want.Name)
 		}
@@ -424,7 +425,7 @@ func (a *Agent) applySlice(ctx context.Context, want *discoveryv1.EndpointSlice)
 	if err != nil {
 		return err
 	}
-	if !managed(cur) {
+	if !mcsapi.Managed(cur) {
 		return fmt.Errorf("EndpointSlice %s/%s exists and is not managed by meshfed: rename or delete it", want.Namespace, want.Name)
 	}
 	if equality.Semantic.DeepEqual(cur.Labels, want.Labels) && equality.Semantic.DeepEqual(cur.OwnerReferences, want.OwnerReferences) &&
@@ -433,7 +434,7 @@ func (a *Agent) applySlice(ctx context.Context, want *discoveryv1.EndpointSlice)
 	}
 	next := cur.DeepCopy()
 	next.Labels, next.OwnerReferences, next.Ports, next.Endpoints = want.Labels, want.OwnerReferences, want.Ports, want.Endpoints
-	_, err = c.Update(ctx, next, metav1.UpdateOptions{FieldManager: ManagedBy})
+	_, err = c.Update(ctx, next, metav1.UpdateOptions{FieldManager: mcsapi.ManagedBy})
 	return err
 }
 
@@ -448,7 +449,7 @@ func (a *Agent) deleteSlice(ctx context.Context, s *discoveryv1.EndpointSlice) e
 // removeImport deletes the import's objects when no cluster exports it.
 func (a *Agent) removeImport(ctx context.Context, ns, name string) error {
 	key := ns + "/" + name
-	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelServiceName: name})
+	sel := labels.SelectorFromSet(labels.Set{mcsapi.LabelManagedBy: mcsapi.ManagedBy, mcsapi.LabelServiceName: name})
 	slices, err := a.slices.EndpointSlices(ns).List(sel)
 	if err != nil {
 		return err
@@ -470,9 +471,9 @@ func (a *Agent) removeImport(ctx context.Context, ns, name string) error {
 	}
 	if obj, exists, err := a.imports.GetStore().GetByKey(key); err == nil && exists {
 		si, err := toImport(obj)
-		if err == nil && managed(si) {
+		if err == nil && mcsapi.Managed(si) {
 			uid := types.UID(si.UID)
-			err := a.dyn.Resource(a.res.imports).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			err := a.dyn.Resource(a.res.Imports).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("deleting ServiceImport %s: %w", key, err)
 			}

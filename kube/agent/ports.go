@@ -2,9 +2,10 @@ package agent
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 // PortRange is an inclusive range of gateway ports for imported services.
@@ -37,40 +38,6 @@ func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last
 
 func (r PortRange) contains(p int) bool { return p >= r.First && p <= r.Last }
 
-// gatewayPorts maps a service port's key (its name, or "PORT/PROTOCOL"
-// when unnamed) to the gateway port clients of the derived Service reach.
-type gatewayPorts map[string]int
-
-// parseGatewayPorts reads the annotation value "KEY=PORT,KEY=PORT".
-func parseGatewayPorts(s string) (gatewayPorts, error) {
-	out := gatewayPorts{}
-	if s == "" {
-		return out, nil
-	}
-	for _, item := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(item, "=")
-		p, err := strconv.Atoi(v)
-		if !ok || k == "" || err != nil || p < 1 || p > 65535 {
-			return nil, fmt.Errorf("%q is not KEY=PORT", item)
-		}
-		out[k] = p
-	}
-	return out, nil
-}
-
-func (g gatewayPorts) String() string {
-	keys := make([]string, 0, len(g))
-	for k := range g {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + strconv.Itoa(g[k])
-	}
-	return strings.Join(parts, ",")
-}
-
 // allocator hands out gateway ports from a range, one owner (a service,
 // "namespace/name") per port. It is used by the single import worker, so
 // it needs no lock.
@@ -86,10 +53,10 @@ func newAllocator(r PortRange) *allocator { return &allocator{r: r, owner: map[i
 // service; others get the lowest free port. Ports svc held but no longer
 // needs are released. It fails, assigning nothing new, when the range is
 // exhausted.
-func (a *allocator) assign(svc string, have gatewayPorts, keys []string) (gatewayPorts, error) {
-	out := gatewayPorts{}
+func (a *allocator) assign(svc string, have mcsapi.GatewayPorts, keys []string) (mcsapi.GatewayPorts, error) {
+	out := mcsapi.GatewayPorts{}
 	for _, k := range keys {
-		if p, ok := have[k]; ok && a.r.contains(p) && (a.owner[p] == "" || a.owner[p] == svc) && !out.uses(p) {
+		if p, ok := have[k]; ok && a.r.contains(p) && (a.owner[p] == "" || a.owner[p] == svc) && !uses(out, p) {
 			out[k] = p
 		}
 	}
@@ -98,7 +65,7 @@ func (a *allocator) assign(svc string, have gatewayPorts, keys []string) (gatewa
 		if _, ok := out[k]; ok {
 			continue
 		}
-		for next <= a.r.Last && (a.owner[next] != "" && a.owner[next] != svc || out.uses(next)) {
+		for next <= a.r.Last && (a.owner[next] != "" && a.owner[next] != svc || uses(out, next)) {
 			next++
 		}
 		if next > a.r.Last {
@@ -117,7 +84,7 @@ func (a *allocator) assign(svc string, have gatewayPorts, keys []string) (gatewa
 
 // reserve records ports found on an existing ServiceImport (at start),
 // skipping ports out of range or already owned.
-func (a *allocator) reserve(svc string, ports gatewayPorts) {
+func (a *allocator) reserve(svc string, ports mcsapi.GatewayPorts) {
 	for _, p := range ports {
 		if a.r.contains(p) && a.owner[p] == "" {
 			a.owner[p] = svc
@@ -134,7 +101,7 @@ func (a *allocator) release(svc string) {
 	}
 }
 
-func (g gatewayPorts) uses(p int) bool {
+func uses(g mcsapi.GatewayPorts, p int) bool {
 	for _, v := range g {
 		if v == p {
 			return true

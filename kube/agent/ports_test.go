@@ -3,6 +3,8 @@ package agent
 import (
 	"strings"
 	"testing"
+
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 func TestParsePortRange(t *testing.T) {
@@ -19,7 +21,7 @@ func TestParsePortRange(t *testing.T) {
 
 func TestGatewayPortsAnnotation(t *testing.T) {
 	t.Parallel()
-	g, err := parseGatewayPorts("http=17000,9090/TCP=17001")
+	g, err := mcsapi.ParseGatewayPorts("http=17000,9090/TCP=17001")
 	if err != nil || g["http"] != 17000 || g["9090/TCP"] != 17001 {
 		t.Fatalf("got %v, %v", g, err)
 	}
@@ -27,8 +29,8 @@ func TestGatewayPortsAnnotation(t *testing.T) {
 		t.Fatalf("String = %q", s)
 	}
 	for _, bad := range []string{"http", "http=", "=1", "http=0", "http=70000", "http=x"} {
-		if _, err := parseGatewayPorts(bad); err == nil {
-			t.Errorf("parseGatewayPorts(%q) accepted", bad)
+		if _, err := mcsapi.ParseGatewayPorts(bad); err == nil {
+			t.Errorf("mcsapi.ParseGatewayPorts(%q) accepted", bad)
 		}
 	}
 }
@@ -36,7 +38,7 @@ func TestGatewayPortsAnnotation(t *testing.T) {
 func TestAllocator(t *testing.T) {
 	t.Parallel()
 	a := newAllocator(PortRange{First: 2000, Last: 2003})
-	a.reserve("demo/old", gatewayPorts{"http": 2001, "out-of-range": 9})
+	a.reserve("demo/old", mcsapi.GatewayPorts{"http": 2001, "out-of-range": 9})
 	got, err := a.assign("demo/echo", nil, []string{"http", "grpc"})
 	if err != nil || got["http"] != 2000 || got["grpc"] != 2002 {
 		t.Fatalf("echo = %v, %v; want the lowest free ports around old's 2001", got, err)
@@ -48,7 +50,7 @@ func TestAllocator(t *testing.T) {
 	}
 	// A port claimed in an annotation but owned by another service is
 	// not taken over.
-	stolen, err := a.assign("demo/thief", gatewayPorts{"x": 2001}, []string{"x"})
+	stolen, err := a.assign("demo/thief", mcsapi.GatewayPorts{"x": 2001}, []string{"x"})
 	if err != nil || stolen["x"] != 2003 {
 		t.Fatalf("thief = %v, %v; want 2003", stolen, err)
 	}

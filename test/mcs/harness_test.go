@@ -28,6 +28,7 @@ import (
 	"github.com/meshfed/meshfed/gateway/gatewaytest"
 	"github.com/meshfed/meshfed/internal/etcdtest"
 	"github.com/meshfed/meshfed/kube/agent"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 	"github.com/meshfed/meshfed/test/kubetest"
 )
@@ -269,7 +270,7 @@ func (c *cluster) imported(t *testing.T, ns, name string) (*mcsv1beta1.ServiceIm
 	if err != nil {
 		return si, nil, nil, err
 	}
-	list, err := c.kube.DiscoveryV1().EndpointSlices(ns).List(ctx(t), metav1.ListOptions{LabelSelector: agent.LabelServiceName + "=" + name})
+	list, err := c.kube.DiscoveryV1().EndpointSlices(ns).List(ctx(t), metav1.ListOptions{LabelSelector: mcsapi.LabelServiceName + "=" + name})
 	if err != nil {
 		return si, svc, nil, err
 	}
@@ -281,7 +282,7 @@ func (c *cluster) imported(t *testing.T, ns, name string) (*mcsv1beta1.ServiceIm
 // EndpointSlices in ns.
 func (c *cluster) managedCount(t *testing.T, ns string) (imports, services, slices int) {
 	t.Helper()
-	sel := metav1.ListOptions{LabelSelector: agent.LabelManagedBy + "=" + agent.ManagedBy}
+	sel := metav1.ListOptions{LabelSelector: mcsapi.LabelManagedBy + "=" + mcsapi.ManagedBy}
 	si, err := c.mcs.MulticlusterV1beta1().ServiceImports(ns).List(ctx(t), sel)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	mcsv1beta1 "sigs.k8s.io/mcs-api/pkg/apis/v1beta1"
 
 	"github.com/meshfed/meshfed/kube/agent"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 var echoPorts = []corev1.ServicePort{
@@ -50,8 +51,8 @@ func TestScenarios(t *testing.T) {
 			checkEchoImport(t, c, []string{"east"})
 		}
 		se, err := east.mcs.MulticlusterV1beta1().ServiceExports("demo").Get(ctx(t), "echo", metav1.GetOptions{})
-		if err != nil || !slices.Contains(se.Finalizers, agent.Finalizer) {
-			t.Fatalf("ServiceExport finalizers = %v (%v), want %s", se.Finalizers, err, agent.Finalizer)
+		if err != nil || !slices.Contains(se.Finalizers, mcsapi.Finalizer) {
+			t.Fatalf("ServiceExport finalizers = %v (%v), want %s", se.Finalizers, err, mcsapi.Finalizer)
 		}
 	})
 
@@ -123,11 +124,11 @@ func TestScenarios(t *testing.T) {
 		east.waitCondition(t, "demo", "ext", "Valid", metav1.ConditionFalse, "InvalidServiceType", "ExternalName")
 
 		east.service(t, "demo", "multi", corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "a", Port: 1000}, {Name: "b", Port: 2000}}})
-		east.export(t, "demo", "multi", map[string]string{agent.AnnotationExportPorts: "a,zzz"})
+		east.export(t, "demo", "multi", map[string]string{mcsapi.AnnotationExportPorts: "a,zzz"})
 		east.waitCondition(t, "demo", "multi", "Valid", metav1.ConditionFalse, "InvalidAnnotation", `"zzz" is not a port name or number`)
 
 		east.service(t, "demo", "only-b", corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "a", Port: 1000}, {Name: "b", Port: 2000}}})
-		east.export(t, "demo", "only-b", map[string]string{agent.AnnotationExportPorts: "2000"})
+		east.export(t, "demo", "only-b", map[string]string{mcsapi.AnnotationExportPorts: "2000"})
 		east.waitCondition(t, "demo", "only-b", "Ready", metav1.ConditionTrue, "Exported", "1 port(s)")
 
 		east.service(t, "demo", "hl", corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Ports: []corev1.ServicePort{{Name: "tcp", Port: 5000}}})
@@ -206,7 +207,7 @@ func TestScenarios(t *testing.T) {
 			return nil
 		})
 		si, _, _, _ := west.imported(t, "demo", "echo")
-		portsBefore := si.Annotations[agent.AnnotationGatewayPorts]
+		portsBefore := si.Annotations[mcsapi.AnnotationGatewayPorts]
 
 		w.startAgent("west", nil)
 		// echo (east, south), nosvc, only-b, late: 4 imports, 4 derived
@@ -224,7 +225,7 @@ func TestScenarios(t *testing.T) {
 		})
 		checkEchoImport(t, west, []string{"east", "south"})
 		si, _, _, _ = west.imported(t, "demo", "echo")
-		if got := si.Annotations[agent.AnnotationGatewayPorts]; got != portsBefore {
+		if got := si.Annotations[mcsapi.AnnotationGatewayPorts]; got != portsBefore {
 			t.Errorf("gateway ports changed across the restart: %q, then %q", portsBefore, got)
 		}
 	})
@@ -290,7 +291,7 @@ func checkEchoImport(t *testing.T, c *cluster, from []string) {
 			si.Spec.Ports[1].Name != "grpc" || si.Spec.Ports[1].Port != 9090 || si.Spec.Ports[0].AppProtocol == nil || *si.Spec.Ports[0].AppProtocol != "http" {
 			return fmt.Errorf("ServiceImport spec = %+v", si.Spec)
 		}
-		gw := si.Annotations[agent.AnnotationGatewayPorts]
+		gw := si.Annotations[mcsapi.AnnotationGatewayPorts]
 		if gw != "grpc=17001,http=17000" {
 			return fmt.Errorf("gateway ports annotation = %q", gw)
 		}
@@ -314,7 +315,7 @@ func checkEchoImport(t *testing.T, c *cluster, from []string) {
 			return fmt.Errorf("%d EndpointSlices, want one per exporting cluster %v", len(sl), from)
 		}
 		for i, s := range sl {
-			if s.Name != "mcs-echo-"+from[i] || s.Labels[agent.LabelSourceCluster] != from[i] || s.Labels[discoveryv1.LabelServiceName] != svc.Name ||
+			if s.Name != "mcs-echo-"+from[i] || s.Labels[mcsapi.LabelSourceCluster] != from[i] || s.Labels[discoveryv1.LabelServiceName] != svc.Name ||
 				s.Labels[discoveryv1.LabelManagedBy] == "endpointslice-controller.k8s.io" || len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != svc.UID {
 				return fmt.Errorf("EndpointSlice %s labels %v owners %v", s.Name, s.Labels, s.OwnerReferences)
 			}
