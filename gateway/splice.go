@@ -22,6 +22,17 @@ const spliceBufSize = 16 << 10
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, spliceBufSize); return &b }}
 
+// smallBufSize is the buffer a direction reads with until a read fills
+// it. Most tunnels are idle most of the time (keep-alive pools, long
+// polls, idle gRPC channels), and an idle direction blocked in Read holds
+// its buffer: 2 KiB instead of 16 KiB per direction is most of an idle
+// connection's memory. A full read means bulk data, and the direction
+// switches to the 16 KiB buffer (one TLS record per write); a short read
+// gives it back.
+const smallBufSize = 2 << 10
+
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+
 // splice copies a<->b until both directions end, or until neither
 // direction has moved a byte for idle. When one side finishes writing,
 // the other's write side is shut (half-close preserved); both are closed
@@ -46,9 +57,15 @@ func splice(a, b net.Conn, idle time.Duration) (aToB, bToA int64) {
 // rather than ended (a reset, or idleness), both are closed so the other
 // direction ends too.
 func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	buf := *bp
+	sp := smallBufPool.Get().(*[]byte)
+	defer smallBufPool.Put(sp)
+	var bp *[]byte // the 16 KiB buffer, while bulk data flows
+	defer func() {
+		if bp != nil {
+			copyBufPool.Put(bp)
+		}
+	}()
+	buf := *sp
 	var n int64
 	var err error
 	for {
@@ -63,6 +80,14 @@ func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 			if werr != nil {
 				err = werr
 				break
+			}
+			switch {
+			case bp == nil && nr == len(buf):
+				bp = copyBufPool.Get().(*[]byte)
+				buf = *bp
+			case bp != nil && nr < smallBufSize:
+				copyBufPool.Put(bp)
+				bp, buf = nil, *sp
 			}
 		}
 		if rerr != nil {
