@@ -75,3 +75,27 @@ func TestLayoutRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSlimGatewayLinksNoTypedKubernetesClients keeps meshfed-gateway small:
+// its Kubernetes mode watches ServiceImports through the dynamic client
+// (kube/mcsapi); client-go's typed clientset, informers and discovery
+// client would link the scheme of every built-in API (60 MB instead of
+// 31 MB).
+func TestSlimGatewayLinksNoTypedKubernetesClients(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "github.com/meshfed/meshfed/cmd/meshfed-gateway").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 {
+		t.Fatalf("go list -deps found only %d packages", len(deps))
+	}
+	for _, d := range deps {
+		for _, banned := range []string{"k8s.io/client-go/kubernetes", "k8s.io/client-go/informers", "k8s.io/client-go/discovery", "sigs.k8s.io/mcs-api/pkg/apis"} {
+			if d == banned || strings.HasPrefix(d, banned+"/") {
+				t.Errorf("meshfed-gateway links %s (keep kube/mcsapi on the dynamic client)", d)
+			}
+		}
+	}
+}
