@@ -38,7 +38,7 @@ func TestScenarios(t *testing.T) {
 	w.startAgent("east", nil)
 	w1 := w.startAgent("west", func(c *agent.Config) { c.Identity = "west-1" })
 	w2 := w.startAgent("west", func(c *agent.Config) { c.Identity = "west-2" })
-	w.startAgent("south", func(c *agent.Config) { c.MCSVersion = "v1alpha1" })
+	w.startAgent("south", func(c *agent.Config) { c.MCSVersion = "v1alpha1"; c.CreateNamespaces = true })
 
 	t.Run("export appears as ServiceImport and derived objects elsewhere", func(t *testing.T) {
 		east.service(t, "demo", "echo", corev1.ServiceSpec{Ports: echoPorts})
@@ -163,6 +163,37 @@ func TestScenarios(t *testing.T) {
 		east.service(t, "demo", "nosvc", corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 7000}}})
 		east.waitCondition(t, "demo", "nosvc", "Ready", metav1.ConditionTrue, "Exported", "")
 		checkEchoImport(t, west, []string{"east", "south"})
+	})
+
+	t.Run("an import waits for its namespace unless the agent may create it", func(t *testing.T) {
+		east.namespace(t, "shop")
+		east.service(t, "shop", "cart", corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}})
+		east.export(t, "shop", "cart", nil)
+		// south runs with CreateNamespaces; west does not.
+		eventually(t, "south creates namespace shop and imports cart", func() error {
+			_, _, _, err := south.imported(t, "shop", "cart")
+			return err
+		})
+		time.Sleep(time.Second)
+		if _, err := west.mcs.MulticlusterV1beta1().ServiceImports("shop").Get(ctx(t), "cart", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("west imported into a namespace it was not allowed to create (err %v)", err)
+		}
+		west.namespace(t, "shop")
+		eventually(t, "west imports cart once shop exists", func() error {
+			_, _, _, err := west.imported(t, "shop", "cart")
+			return err
+		})
+		if err := east.mcs.MulticlusterV1beta1().ServiceExports("shop").Delete(ctx(t), "cart", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*cluster{west, south} {
+			eventually(t, c.name+" drops cart", func() error {
+				if i, s, sl := c.managedCount(t, "shop"); i+s+sl != 0 {
+					return fmt.Errorf("managed imports/services/slices = %d/%d/%d", i, s, sl)
+				}
+				return nil
+			})
+		}
 	})
 
 	t.Run("a standby replica takes over when the leader stops", func(t *testing.T) {
