@@ -1,17 +1,13 @@
 package kubetest
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshfed/meshfed/internal/toolbin"
 )
 
 // Version is the Kubernetes version of the kube-apiserver built from
@@ -59,6 +55,19 @@ func warnDeadline(t testing.TB) {
 	}
 }
 
+// tool is the kube-apiserver built from test/tools/kube.
+func tool() toolbin.Tool {
+	return toolbin.Tool{
+		Name:        "kube-apiserver",
+		Version:     Version,
+		Module:      "test/tools/kube",
+		Require:     "k8s.io/kubernetes " + Version,
+		LDFlags:     ldflags(),
+		Env:         []string{"CGO_ENABLED=0"},
+		EnvOverride: "MESHFED_KUBE_APISERVER_BIN",
+	}
+}
+
 // BinaryPath returns the path of the kube-apiserver binary:
 // $MESHFED_KUBE_APISERVER_BIN if set, otherwise
 // kube-apiserver-<Version>/kube-apiserver in the cache directory, which is
@@ -66,64 +75,15 @@ func warnDeadline(t testing.TB) {
 // processes are serialised by a lock file and the binary is renamed into
 // place atomically. It blocks for the whole build.
 func BinaryPath() (string, error) {
-	if bin := os.Getenv("MESHFED_KUBE_APISERVER_BIN"); bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			return "", fmt.Errorf("kubetest: MESHFED_KUBE_APISERVER_BIN: %w", err)
-		}
-		return bin, nil
-	}
-	dir, err := cacheDir()
+	p, err := tool().Path()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("kubetest: %w", err)
 	}
-	bin := filepath.Join(dir, "kube-apiserver")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("kubetest: create cache dir: %w", err)
-	}
-	unlock, err := lockFile(filepath.Join(dir, "build.lock"))
-	if err != nil {
-		return "", fmt.Errorf("kubetest: lock cache dir: %w", err)
-	}
-	defer unlock()
-	// Another process may have built it while we waited for the lock.
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("kubetest: stat cached binary: %w", err)
-	}
-	if err := build(dir, bin); err != nil {
-		return "", err
-	}
-	return bin, nil
+	return p, nil
 }
 
 // cached reports whether BinaryPath would return without building.
-func cached() bool {
-	if os.Getenv("MESHFED_KUBE_APISERVER_BIN") != "" {
-		return true
-	}
-	dir, err := cacheDir()
-	if err != nil {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(dir, "kube-apiserver"))
-	return err == nil
-}
-
-func cacheDir() (string, error) {
-	base := os.Getenv("MESHFED_CACHE_DIR")
-	if base == "" {
-		userCache, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("kubetest: locate cache dir: %w", err)
-		}
-		base = filepath.Join(userCache, "meshfed")
-	}
-	return filepath.Join(base, "kube-apiserver-"+Version), nil
-}
+func cached() bool { return tool().Cached() }
 
 // ldflags strips the binary and stamps the version, without which clients
 // such as kubectl cannot parse the server's /version.
@@ -140,65 +100,4 @@ func ldflags() string {
 		)
 	}
 	return strings.Join(flags, " ")
-}
-
-// build compiles the tools module into a temporary file in dir and renames it
-// to bin. The caller holds the build lock.
-func build(dir, bin string) error {
-	toolsDir, err := toolsModuleDir()
-	if err != nil {
-		return err
-	}
-	gomod, err := os.ReadFile(filepath.Join(toolsDir, "go.mod"))
-	if err != nil {
-		return fmt.Errorf("kubetest: read tools go.mod: %w", err)
-	}
-	if !bytes.Contains(gomod, []byte("k8s.io/kubernetes "+Version)) {
-		return fmt.Errorf("kubetest: %s/go.mod does not require k8s.io/kubernetes %s", toolsDir, Version)
-	}
-	// Leftovers of builds whose test binary was killed; nobody else holds the lock.
-	if stale, _ := filepath.Glob(filepath.Join(dir, "kube-apiserver-*.tmp")); len(stale) > 0 {
-		for _, f := range stale {
-			_ = os.Remove(f)
-		}
-	}
-	tmp, err := os.CreateTemp(dir, "kube-apiserver-*.tmp")
-	if err != nil {
-		return fmt.Errorf("kubetest: create temp binary: %w", err)
-	}
-	tmpPath := tmp.Name()
-	_ = tmp.Close()
-	defer os.Remove(tmpPath) // no-op after a successful rename
-
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags(), "-o", tmpPath, ".")
-	cmd.Dir = toolsDir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0",
-		"GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("kubetest: go build kube-apiserver in %s: %w\n%s", toolsDir, err, out)
-	}
-	if err := os.Rename(tmpPath, bin); err != nil {
-		return fmt.Errorf("kubetest: install kube-apiserver binary: %w", err)
-	}
-	return nil
-}
-
-// toolsModuleDir locates test/tools/kube, first relative to this source file
-// and then, for -trimpath builds, relative to the main module's go.mod.
-func toolsModuleDir() (string, error) {
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		dir := filepath.Join(filepath.Dir(file), "..", "tools", "kube")
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-	}
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("kubetest: go env GOMOD: %w", err)
-	}
-	gomod := string(bytes.TrimSpace(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("kubetest: cannot locate test/tools/kube: not inside the main module")
-	}
-	return filepath.Join(filepath.Dir(gomod), "test", "tools", "kube"), nil
 }

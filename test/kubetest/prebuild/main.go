@@ -1,5 +1,5 @@
 // Command prebuild builds and caches the test binaries that take long to
-// build (kube-apiserver, etcd), so that `make test` never spends a test
+// build (kube-apiserver, etcd, helm), so that `make test` never spends a test
 // timeout on a cold build. It prints where each binary is.
 package main
 
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshfed/meshfed/test/etcdcluster"
+	"github.com/meshfed/meshfed/test/helmtest"
 	"github.com/meshfed/meshfed/test/kubetest"
 )
 
@@ -19,6 +20,7 @@ func main() {
 	}{
 		{"etcd", etcdcluster.BinaryPath},
 		{"kube-apiserver " + kubetest.Version, kubetest.BinaryPath},
+		{"helm " + helmtest.Version, helmtest.BinaryPath},
 	} {
 		start := time.Now()
 		fmt.Fprintf(os.Stderr, "prebuild: %s (cached after the first build; a cold kube-apiserver build takes 10-25 min)\n", b.name)
