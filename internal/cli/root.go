@@ -98,6 +98,7 @@ line was wrong.`,
 		newUpCommand(s), newDownCommand(s), newDemoBackendCommand(s),
 		newDrillCommand(a),
 		newAgentCommand(s),
+		newInstallCommand(s),
 	)
 	return root
 }
