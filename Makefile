@@ -7,7 +7,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION        := v0.8.2
 TEST_FLAGS ?=
 
-.PHONY: all build test prebuild test-short bench lint proto proto-tools fuzz clean deploy
+.PHONY: all build test test-kube prebuild test-short bench lint proto proto-tools fuzz clean deploy
 
 all: build
 
@@ -25,6 +25,11 @@ test: prebuild
 
 prebuild:
 	$(GO) run ./test/kubetest/prebuild
+
+# test-kube runs only the suites against real kube-apiservers: the harness,
+# the MCS agent scenarios, meshfed install and the Helm chart.
+test-kube: prebuild
+	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./test/kubetest/ ./test/mcs/ ./test/install/ ./deploy/...
 
 # deploy regenerates the plain manifests and the Helm chart from package
 # deploy (a test fails while they are out of date).
