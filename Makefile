@@ -25,6 +25,7 @@ test: prebuild
 
 prebuild:
 	$(GO) run ./test/kubetest/prebuild
+	$(GO) run ./test/terraform/prebuild
 
 # test-kube runs only the suites against real kube-apiservers: the harness,
 # the MCS agent scenarios, meshfed install and the Helm chart.

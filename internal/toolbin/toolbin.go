@@ -11,8 +11,10 @@ import (
 	"runtime"
 )
 
-// Tool is one binary built from a tools module. Name, Version, Module and
-// Require are required; the others have the documented defaults.
+// Tool is one binary built from a tools module, or installed with
+// `go install PATH@VERSION` (GoInstall). Name and Version are required,
+// and either Module and Require or GoInstall; the others have the
+// documented defaults.
 type Tool struct {
 	// Name is the binary's file name, e.g. "kube-apiserver".
 	Name string
@@ -34,6 +36,11 @@ type Tool struct {
 	// EnvOverride names an environment variable that, when set, holds the
 	// path of a binary to use instead of building one.
 	EnvOverride string
+	// GoInstall, instead of a tools module, is a package path with a
+	// version ("github.com/hashicorp/terraform@v1.5.7"), built with `go
+	// install` outside any module, for tools whose own go.mod pins their
+	// dependencies (replace directives a tools module could not honour).
+	GoInstall string
 }
 
 // Path returns the path of the binary: $EnvOverride if set, otherwise
@@ -115,6 +122,9 @@ func (t Tool) cacheDir() (string, error) {
 // build compiles the tools module into a temporary file in dir and renames
 // it to bin. The caller holds the build lock.
 func (t Tool) build(dir, bin string) error {
+	if t.GoInstall != "" {
+		return t.install(dir, bin)
+	}
 	modDir, err := moduleDir(t.Module)
 	if err != nil {
 		return fmt.Errorf("toolbin: %s: %w", t.Name, err)
@@ -155,6 +165,37 @@ func (t Tool) build(dir, bin string) error {
 		return fmt.Errorf("toolbin: go build %s %s in %s: %w\n%s", t.Name, t.Version, modDir, err, out)
 	}
 	if err := os.Rename(tmpPath, bin); err != nil {
+		return fmt.Errorf("toolbin: install %s binary: %w", t.Name, err)
+	}
+	return nil
+}
+
+// install runs go install into a temporary GOBIN inside dir and renames
+// the result to bin. The caller holds the build lock.
+func (t Tool) install(dir, bin string) error {
+	// Leftovers of builds whose process was killed; nobody else holds the lock.
+	stale, _ := filepath.Glob(filepath.Join(dir, "gobin-*"))
+	for _, d := range stale {
+		_ = os.RemoveAll(d)
+	}
+	gobin, err := os.MkdirTemp(dir, "gobin-")
+	if err != nil {
+		return fmt.Errorf("toolbin: %s: create temp GOBIN: %w", t.Name, err)
+	}
+	defer os.RemoveAll(gobin)
+	ldflags := t.LDFlags
+	if ldflags == "" {
+		ldflags = "-s -w"
+	}
+	cmd := exec.Command("go", "install", "-trimpath", "-ldflags", ldflags, t.GoInstall)
+	cmd.Dir = gobin // outside any module, so the repository's go.mod plays no part
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOWORK=off", "GOFLAGS=-buildvcs=false",
+		"GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+	cmd.Env = append(cmd.Env, t.Env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("toolbin: go install %s: %w\n%s", t.GoInstall, err, out)
+	}
+	if err := os.Rename(filepath.Join(gobin, t.Name), bin); err != nil {
 		return fmt.Errorf("toolbin: install %s binary: %w", t.Name, err)
 	}
 	return nil
