@@ -1,16 +1,19 @@
 package schema
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
@@ -112,4 +115,27 @@ func rawRefreshHint(jwks []byte) (float64, bool) {
 		return 0, false
 	}
 	return *doc.Hint, true
+}
+
+// ParseBundleDocument parses what users hand in as a trust domain's bundle:
+// a SPIFFE bundle document (JWKS), or PEM CA certificates (fromPEM), which
+// become a bundle of X.509 authorities without a sequence number. It does
+// not apply ParseBundle's checks; callers validate the result with it (or
+// CanonicalBundle) once they have set a sequence.
+func ParseBundleDocument(td spiffeid.TrustDomain, data []byte) (b *spiffebundle.Bundle, fromPEM bool, err error) {
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		xb, err := x509bundle.Parse(td, data)
+		if err != nil {
+			return nil, true, fmt.Errorf("is not PEM CA certificates: %w", err)
+		}
+		if len(xb.X509Authorities()) == 0 {
+			return nil, true, errors.New("holds PEM blocks but no CERTIFICATE (want the trust domain's CA certificates)")
+		}
+		return spiffebundle.FromX509Authorities(td, xb.X509Authorities()), true, nil
+	}
+	b, err = spiffebundle.Parse(td, data)
+	if err != nil {
+		return nil, false, fmt.Errorf("is neither a SPIFFE bundle document (JWKS) nor PEM certificates: %w", err)
+	}
+	return b, false, nil
 }

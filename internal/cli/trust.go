@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshfed/meshfed/federation/schema"
@@ -323,30 +321,16 @@ func bundleFromFile(td string, data []byte, sequence uint64) (*meshfedv1.Bundle,
 	if err := schema.ValidateTrustDomain("bundle", "trust_domain", td); err != nil {
 		return nil, err
 	}
-	id := spiffeid.RequireTrustDomainFromString(td)
-	var sb *spiffebundle.Bundle
+	sb, fromPEM, err := schema.ParseBundleDocument(spiffeid.RequireTrustDomainFromString(td), data)
+	if err != nil {
+		return nil, err
+	}
 	jwks := data
-	if bytes.Contains(data, []byte("-----BEGIN")) {
-		xb, err := x509bundle.Parse(id, data)
-		if err != nil {
-			return nil, fmt.Errorf("not PEM CA certificates: %w", err)
-		}
-		if len(xb.X509Authorities()) == 0 {
-			return nil, errors.New("holds PEM blocks but no CERTIFICATE (want the trust domain's CA certificates)")
-		}
-		sb = spiffebundle.FromX509Authorities(id, xb.X509Authorities())
-		if sequence == 0 {
-			sequence = 1
-		}
-	} else {
-		var err error
-		if sb, err = spiffebundle.Parse(id, data); err != nil {
-			return nil, fmt.Errorf("neither a SPIFFE bundle document (JWKS) nor PEM certificates: %w", err)
-		}
+	if fromPEM && sequence == 0 {
+		sequence = 1
 	}
 	if sequence != 0 {
 		sb.SetSequenceNumber(sequence)
-		var err error
 		if jwks, err = sb.Marshal(); err != nil {
 			return nil, fmt.Errorf("encoding the bundle as JWKS: %w", err)
 		}

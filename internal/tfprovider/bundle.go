@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/meshfed/meshfed/federation/schema"
@@ -43,19 +42,14 @@ func parseBundle(td string, data []byte) (*desiredBundle, error) {
 	id := spiffeid.RequireTrustDomainFromString(td)
 	jwks := data
 	d := &desiredBundle{}
-	if bytes.Contains(data, []byte("-----BEGIN")) {
-		xb, err := x509bundle.Parse(id, data)
-		if err != nil {
-			return nil, fmt.Errorf("is not PEM CA certificates: %w", err)
-		}
-		if len(xb.X509Authorities()) == 0 {
-			return nil, errors.New("holds PEM blocks but no CERTIFICATE (want the trust domain's CA certificates)")
-		}
-		if jwks, err = spiffebundle.FromX509Authorities(id, xb.X509Authorities()).Marshal(); err != nil {
+	parsed, fromPEM, err := schema.ParseBundleDocument(id, data)
+	if err != nil {
+		return nil, err
+	}
+	if fromPEM {
+		if jwks, err = parsed.Marshal(); err != nil {
 			return nil, fmt.Errorf("cannot be encoded as a SPIFFE bundle: %w", err)
 		}
-	} else if _, err := spiffebundle.Parse(id, data); err != nil {
-		return nil, fmt.Errorf("is neither a SPIFFE bundle document (JWKS) nor PEM certificates: %w", err)
 	}
 	sb, err := schema.ParseBundle(&meshfedv1.Bundle{TrustDomain: td, Jwks: jwks})
 	if err != nil {
