@@ -26,6 +26,7 @@ test: prebuild
 prebuild:
 	$(GO) run ./test/kubetest/prebuild
 	$(GO) run ./test/terraform/prebuild
+	$(GO) build -o /dev/null ./cmd/meshfed
 
 # test-kube runs only the suites against real kube-apiservers: the harness,
 # the MCS agent scenarios, meshfed install and the Helm chart.
