@@ -8,7 +8,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -41,9 +40,11 @@ func Dial(cfg *Config, opts ...grpc.DialOption) (*Conn, error) {
 	}
 	var tlsCfg *tls.Config
 	if cfg.Cert != "" {
-		svid, err := x509svid.Load(cfg.Cert, cfg.Key)
+		// Re-read when the files change: a rotated SVID is used from
+		// the next connection on.
+		svid, err := loadSVIDFiles(cfg.Cert, cfg.Key)
 		if err != nil {
-			return nil, fmt.Errorf("client: cert %s / key %s: %w", cfg.Cert, cfg.Key, err)
+			return nil, err
 		}
 		tlsCfg = tlsconfig.MTLSClientConfig(svid, bundle, tlsconfig.AuthorizeID(serverID))
 	} else {
