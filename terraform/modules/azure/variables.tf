@@ -1,0 +1,264 @@
+variable "region" {
+  type        = string
+  description = "Azure region (location) of the AKS cluster, for example westeurope: the region of the cluster's locality, and where the plugins' managed identity is created."
+
+  validation {
+    condition     = can(regex("^[a-z]+[a-z0-9]*$", var.region))
+    error_message = "region \"${var.region}\" is not an Azure location name such as \"westeurope\" (lowercase, no spaces)."
+  }
+}
+
+variable "zone" {
+  type        = string
+  default     = null
+  description = "Zone of the cluster's locality, LOCATION-N (for example westeurope-1, the form meshfed-provider-azure reports), when every node pool is pinned to that one availability zone. Null otherwise."
+
+  validation {
+    condition     = var.zone == null || can(regex("^[a-z]+[a-z0-9]*-[1-9]$", var.zone))
+    error_message = "zone \"${var.zone == null ? "" : var.zone}\" is not LOCATION-N, for example \"westeurope-1\"."
+  }
+}
+
+variable "resource_group_name" {
+  type        = string
+  default     = null
+  description = "Resource group in which the plugins' user-assigned managed identity is created. Required when create_plugin_identity is true."
+
+  validation {
+    condition     = var.resource_group_name == null || can(regex("^[-\\w._()]{1,90}$", var.resource_group_name))
+    error_message = "resource_group_name \"${var.resource_group_name == null ? "" : var.resource_group_name}\" is not a resource group name (1-90 letters, digits, '-', '_', '.', '(' or ')')."
+  }
+}
+
+variable "oidc_issuer_url" {
+  type        = string
+  default     = null
+  description = "OIDC issuer URL of the AKS cluster (azurerm_kubernetes_cluster's oidc_issuer_url, with oidc_issuer_enabled and workload_identity_enabled), which the federated identity credential trusts. Required when create_plugin_identity is true."
+
+  validation {
+    condition     = var.oidc_issuer_url == null || can(regex("^https://", var.oidc_issuer_url))
+    error_message = "oidc_issuer_url \"${var.oidc_issuer_url == null ? "" : var.oidc_issuer_url}\" is not an https:// URL."
+  }
+}
+
+variable "plugin_identity_name" {
+  type        = string
+  default     = null
+  description = "Name of the plugins' user-assigned managed identity. Null: meshfed-CLUSTER-plugin."
+
+  validation {
+    condition     = var.plugin_identity_name == null || can(regex("^[a-zA-Z0-9][-\\w]{2,127}$", var.plugin_identity_name))
+    error_message = "plugin_identity_name \"${var.plugin_identity_name == null ? "" : var.plugin_identity_name}\" is not a managed identity name (3-128 letters, digits, '-' or '_', starting with a letter or digit)."
+  }
+}
+
+variable "plugin_role_scope" {
+  type        = string
+  default     = null
+  description = "Scope of the plugins' Reader role assignment: a subscription (/subscriptions/ID) or a resource group holding the AKS clusters to discover. Null: the subscription of the azurerm provider."
+
+  validation {
+    condition     = var.plugin_role_scope == null || can(regex("^/subscriptions/[0-9a-fA-F-]{36}(/resourceGroups/[^/]+)?$", var.plugin_role_scope))
+    error_message = "plugin_role_scope \"${var.plugin_role_scope == null ? "" : var.plugin_role_scope}\" is not /subscriptions/ID or /subscriptions/ID/resourceGroups/NAME."
+  }
+}
+
+variable "internal_load_balancer_subnet" {
+  type        = string
+  default     = null
+  description = "With internal_load_balancer, the name of the subnet (of the cluster's virtual network) the internal load balancer's address is taken from. Null: the nodes' subnet."
+}
+
+variable "tags" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Tags of the Azure resources this module creates (the plugins' managed identity)."
+}
+
+# Variables from here to the end of the file are declared identically in
+# the aws, gcp and azure modules (test/tfmodules checks it).
+
+variable "cluster_name" {
+  type        = string
+  description = "This cluster's name in the clusterset, a DNS-1123 label (1-63 lowercase letters, digits or '-'). It is the CLUSTER in the gateway's and the agent's SPIFFE IDs, spiffe://TRUST_DOMAIN/meshfed/gateway/CLUSTER/NAME."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.cluster_name))
+    error_message = "cluster_name \"${var.cluster_name}\" is not a DNS-1123 label: use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit."
+  }
+}
+
+variable "trust_domain" {
+  type        = string
+  description = "SPIFFE trust domain of the cluster's workloads and gateways, for example east.example.org; the trust domain of gateway_identity. It may not be the control plane's own (meshfed.local by default)."
+
+  validation {
+    condition     = length(var.trust_domain) <= 255 && can(regex("^[a-z0-9._-]+$", var.trust_domain))
+    error_message = "trust_domain \"${var.trust_domain}\" is not a SPIFFE trust domain name: use at most 255 lowercase letters, digits, '.', '-' or '_', without a scheme or a path."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Labels of the cluster in the control plane (Kubernetes-style keys and values, at most 64); failover policies select clusters by them."
+}
+
+variable "register_cluster" {
+  type        = bool
+  default     = true
+  description = "Register the cluster with the control plane (meshfed_cluster through the meshfed provider, which the caller configures). Set to false when it is registered elsewhere, e.g. with `meshfed cluster add`."
+}
+
+variable "trust_bundle" {
+  type        = string
+  default     = null
+  description = "The trust domain's bundle, a SPIFFE bundle document (JWKS) or PEM CA certificates, e.g. file(\"east-ca/bundle.json\") from `meshfed ca init`. When set (and register_cluster is true), the trust domain is managed too (meshfed_trust_domain); the gateways cannot connect until the control plane holds it. Leave it null when it is managed elsewhere."
+}
+
+variable "gateway_addresses" {
+  type        = list(string)
+  default     = []
+  nullable    = false
+  description = "host:port addresses the other clusters' gateways dial to reach this cluster's gateway, at most 16: typically the inbound load balancer's static address (see load_balancer_annotations) and gateway_inbound_port. Registered with the cluster and advertised by the gateway. Empty: the gateway's own default."
+
+  validation {
+    condition     = length(var.gateway_addresses) <= 16 && alltrue([for a in var.gateway_addresses : can(regex("^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$", a))])
+    error_message = "gateway_addresses ${jsonencode(var.gateway_addresses)} must be at most 16 host:port addresses, for example \"gw.east.example.org:15443\"."
+  }
+}
+
+variable "install_chart" {
+  type        = bool
+  default     = true
+  description = "Install the gateway and the agent with the meshfed Helm chart (the helm and kubernetes providers, which the caller configures for this cluster). Set to false to manage only the cloud identity and the registration."
+}
+
+variable "control_plane" {
+  type = object({
+    address   = string
+    ca_pem    = string
+    server_id = optional(string, "spiffe://meshfed.local/meshfed/controlplane")
+  })
+  default     = null
+  description = "Where the gateway and the agent find the control plane: address (host:port of its gRPC API as this cluster's pods reach it), ca_pem (its CA certificates, the ca.pem of its PKI directory) and server_id (its SPIFFE ID). Required when install_chart is true."
+}
+
+variable "namespace" {
+  type        = string
+  default     = "meshfed-system"
+  description = "Namespace of the gateway, the agent and their identity Secrets; the workload identity is bound to the ServiceAccount meshfed-gateway in it."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.namespace))
+    error_message = "namespace \"${var.namespace}\" is not a DNS-1123 label: use 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit."
+  }
+}
+
+variable "create_namespace" {
+  type        = bool
+  default     = true
+  description = "Create the namespace. Set to false when it exists already."
+}
+
+variable "chart" {
+  type        = string
+  default     = null
+  description = "The meshfed chart: a path to the chart directory or a packaged .tgz, or the chart's name in chart_repository. Null: deploy/helm/meshfed of the repository these modules are part of."
+}
+
+variable "chart_repository" {
+  type        = string
+  default     = null
+  description = "Repository of a packaged chart (https:// or oci:// URL), with chart naming the chart in it. Null for a local chart."
+}
+
+variable "chart_version" {
+  type        = string
+  default     = null
+  description = "Exact version of a packaged chart, for example \"0.1.0\"."
+}
+
+variable "image" {
+  type        = string
+  default     = null
+  description = "meshfed container image of the gateway and the agent. Null: the chart's default, the image of the chart's version."
+}
+
+variable "gateway_inbound_port" {
+  type        = number
+  default     = 15443
+  description = "The east-west mTLS port, on the gateway pods and on the inbound load balancer."
+
+  validation {
+    condition     = var.gateway_inbound_port >= 1 && var.gateway_inbound_port <= 65535 && floor(var.gateway_inbound_port) == var.gateway_inbound_port
+    error_message = "gateway_inbound_port ${var.gateway_inbound_port} is not a port number in 1-65535."
+  }
+}
+
+variable "gateway_identity" {
+  type = object({
+    cert_pem   = string
+    key_pem    = string
+    bundle_pem = string
+  })
+  default     = null
+  sensitive   = true
+  description = "The gateway's X.509-SVID, spiffe://TRUST_DOMAIN/meshfed/gateway/CLUSTER/gw: certificate chain, private key and the trust domain's CA bundle, PEM (e.g. from `meshfed ca issue`). When set, the Secret meshfed-gateway-identity is created from it, and the key is in the Terraform state: protect the state. Null: create the Secret some other way (cert-manager, External Secrets)."
+}
+
+variable "agent_identity" {
+  type = object({
+    cert_pem = string
+    key_pem  = string
+  })
+  default     = null
+  sensitive   = true
+  description = "The agent's X.509-SVID, spiffe://TRUST_DOMAIN/meshfed/gateway/CLUSTER/agent: certificate chain and private key, PEM. When set, the Secret meshfed-agent-identity is created from it (the key is then in the Terraform state). Null: create the Secret some other way."
+}
+
+variable "helm_values" {
+  type        = list(string)
+  default     = []
+  nullable    = false
+  description = "More values for the chart, as YAML documents in the format of deploy/helm/meshfed/values.yaml (gateway and agent replicas and resources, import ports, cluster domain...), applied after this module's values."
+}
+
+variable "skip_crds" {
+  type        = bool
+  default     = false
+  description = "Do not install the MCS CRDs (ServiceExport, ServiceImport), e.g. when another Multi-Cluster Services implementation owns them."
+}
+
+variable "wait" {
+  type        = bool
+  default     = true
+  description = "Wait until the gateway and agent pods are ready and the inbound load balancer has an address, up to timeout seconds."
+}
+
+variable "timeout" {
+  type        = number
+  default     = 600
+  description = "Seconds Helm waits for the release (with wait)."
+}
+
+variable "internal_load_balancer" {
+  type        = bool
+  default     = false
+  description = "Expose the gateway's inbound port on an internal load balancer (reachable from peered or connected networks only) instead of an internet-facing one."
+}
+
+variable "load_balancer_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "More annotations of the inbound Service, merged over the ones this module sets: a static address, subnets, security groups, health checks..."
+}
+
+variable "create_plugin_identity" {
+  type        = bool
+  default     = true
+  description = "Create a read-only cloud identity for the provider plugins (cluster discovery) and bind it to the gateway's ServiceAccount: IRSA on EKS, Workload Identity on GKE, Azure Workload Identity on AKS."
+}
