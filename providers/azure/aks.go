@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -45,7 +44,7 @@ func (c *Config) parseARM() error {
 	if u, err := url.Parse(c.ARMAudience); err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("azure: config: arm_audience %q is not a URL such as %q", c.ARMAudience, DefaultARMAudience)
 	}
-	if c.Subscription != "" && !subscriptionRE.MatchString(c.Subscription) {
+	if c.Subscription != "" && !guidRE.MatchString(c.Subscription) {
 		return fmt.Errorf("azure: config: subscription %q is not a subscription ID (a GUID)", c.Subscription)
 	}
 	c.apiTimeout = 5 * time.Second
@@ -59,8 +58,6 @@ func (c *Config) parseARM() error {
 	return nil
 }
 
-var subscriptionRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return host == "localhost" || ip != nil && ip.IsLoopback()
@@ -68,9 +65,10 @@ func isLoopback(host string) bool {
 
 // DiscoverClusters lists the AKS clusters of the configured (or the VM's)
 // subscription through ARM's managedClusters list, every page, with a
-// managed identity token from IMDS.
+// token for the workload identity when one is configured, else for the
+// VM's managed identity from IMDS.
 func (s *Server) DiscoverClusters(ctx context.Context, _ *providersv1.DiscoverClustersRequest) (*providersv1.DiscoverClustersResponse, error) {
-	cfg, hc, err := s.state()
+	cfg, _, cred, err := s.state()
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +78,7 @@ func (s *Server) DiscoverClusters(ctx context.Context, _ *providersv1.DiscoverCl
 		if err != nil {
 			return nil, err
 		}
-		if sub = in.Compute.SubscriptionID; !subscriptionRE.MatchString(sub) {
+		if sub = in.Compute.SubscriptionID; !guidRE.MatchString(sub) {
 			return nil, status.Errorf(codes.DataLoss, "azure: instance metadata: compute.subscriptionId %q is not a subscription ID; set \"subscription\"", sub)
 		}
 	}
@@ -89,7 +87,7 @@ func (s *Server) DiscoverClusters(ctx context.Context, _ *providersv1.DiscoverCl
 	if retries == 0 {
 		retries = -1 // azcore: 0 means its default, -1 none
 	}
-	client, err := armcontainerservice.NewManagedClustersClient(sub, &imdsCredential{cfg: cfg, hc: hc}, &arm.ClientOptions{
+	client, err := armcontainerservice.NewManagedClustersClient(sub, cred, &arm.ClientOptions{
 		DisableRPRegistration: true, // listing must never register a resource provider
 		ClientOptions: policy.ClientOptions{
 			Cloud: cloud.Configuration{Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
@@ -188,7 +186,7 @@ func armError(ctx, cctx context.Context, cfg Config, what string, err error) err
 	case ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded):
 		return status.Errorf(codes.Unavailable, "azure: %s: no answer within %s", what, cfg.apiTimeout)
 	case code == http.StatusForbidden || code == http.StatusUnauthorized:
-		return status.Errorf(codes.PermissionDenied, "azure: %s: denied (HTTP %d %s); give the VM's managed identity Microsoft.ContainerService/managedClusters/read on the subscription", what, code, re.ErrorCode)
+		return status.Errorf(codes.PermissionDenied, "azure: %s: denied (HTTP %d %s); give %s Microsoft.ContainerService/managedClusters/read on the subscription (the Reader role has it)", what, code, re.ErrorCode, cfg.identity())
 	case code == http.StatusNotFound:
 		return status.Errorf(codes.NotFound, "azure: %s: not found (HTTP 404 %s)", what, re.ErrorCode)
 	case code == http.StatusTooManyRequests || code >= 500:

@@ -35,6 +35,7 @@ func tokenReply() string {
 // parameter must be ARM's audience (else 400 invalid_resource).
 func (f *fakeIMDS) token(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
+	f.tokenRequests++
 	code, body := f.tokenStatus, f.tokenBody
 	f.mu.Unlock()
 	switch {
@@ -79,18 +80,19 @@ type fakeARM struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
+	token    string // the bearer token it requires (default issuedToken)
 	page1    string
 	status   int
 	requests int
 }
 
 func newFakeARM(t *testing.T) *fakeARM {
-	f := &fakeARM{page1: aksPage1}
+	f := &fakeARM{token: issuedToken, page1: aksPage1}
 	const path = "/subscriptions/" + subscription + "/providers/Microsoft.ContainerService/managedClusters"
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.requests++
-		page1, code := f.page1, f.status
+		token, page1, code := f.token, f.page1, f.status
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		armErr := func(status int, code, msg string) {
@@ -102,7 +104,7 @@ func newFakeARM(t *testing.T) *fakeARM {
 		switch {
 		case q.Get("api-version") == "":
 			armErr(http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
-		case r.Header.Get("Authorization") != "Bearer "+issuedToken:
+		case r.Header.Get("Authorization") != "Bearer "+token:
 			armErr(http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid.")
 		case r.Method != http.MethodGet || r.URL.Path != path:
 			armErr(http.StatusNotFound, "InvalidResourceType", "no such resource "+r.URL.Path)
@@ -202,7 +204,7 @@ func TestDiscoverClustersErrors(t *testing.T) {
 			name:     "forbidden 403",
 			armBreak: func(f *fakeARM) { f.status = http.StatusForbidden },
 			requests: 1,
-			want:     []string{"ARM list managed clusters", "denied (HTTP 403 AuthorizationFailed)", "Microsoft.ContainerService/managedClusters/read"},
+			want:     []string{"ARM list managed clusters", "denied (HTTP 403 AuthorizationFailed)", "give the VM's managed identity Microsoft.ContainerService/managedClusters/read"},
 		},
 		{
 			name:     "malformed JSON",
@@ -264,7 +266,7 @@ func TestConfigARMEndpoint(t *testing.T) {
 		{"http://management.azure.com", false}, // a token over plain HTTP
 		{"ftp://x", false},
 	} {
-		_, err := azure.ParseConfig([]byte(fmt.Sprintf(`{"arm_endpoint": %q}`, tc.endpoint)))
+		_, err := azure.ParseConfig([]byte(fmt.Sprintf(`{"arm_endpoint": %q}`, tc.endpoint)), nil)
 		if (err == nil) != tc.ok {
 			t.Errorf("arm_endpoint %q: err = %v, want ok=%v", tc.endpoint, err, tc.ok)
 		}

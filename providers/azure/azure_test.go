@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,11 @@ import (
 var pluginDir string
 
 func TestMain(m *testing.M) {
+	// The plugins inherit the environment: a machine's own workload
+	// identity must not leak into the tests, which set it themselves.
+	for _, k := range []string{azure.EnvClientID, azure.EnvTenantID, azure.EnvFederatedTokenFile, azure.EnvAuthorityHost} {
+		os.Unsetenv(k)
+	}
 	plugintest.Main(m, &pluginDir, "cmd/meshfed-provider-azure")
 }
 
@@ -55,8 +61,9 @@ type fakeIMDS struct {
 	delay  time.Duration
 	// The managed identity token endpoint's reply: a status other than
 	// 200, or else the body.
-	tokenStatus int
-	tokenBody   string
+	tokenStatus   int
+	tokenBody     string
+	tokenRequests int
 }
 
 func newFakeIMDS(t *testing.T) *fakeIMDS {
@@ -97,6 +104,17 @@ func newFakeIMDS(t *testing.T) *fakeIMDS {
 
 func load(t *testing.T, f *fakeIMDS, endpoint string, extra map[string]any) providers.Provider {
 	t.Helper()
+	p, err := start(t, endpoint, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// start runs the plugin, configured with the IMDS endpoint and extra, in
+// the test's environment.
+func start(t *testing.T, endpoint string, extra map[string]any) (providers.Provider, error) {
+	t.Helper()
 	cfg := map[string]any{"imds_endpoint": endpoint}
 	for k, v := range extra {
 		cfg[k] = v
@@ -107,11 +125,7 @@ func load(t *testing.T, f *fakeIMDS, endpoint string, extra map[string]any) prov
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	p, err := cat.Provider(t.Context(), "azure")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return cat.Provider(t.Context(), "azure")
 }
 
 func TestLocality(t *testing.T) {

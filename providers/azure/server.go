@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -31,7 +33,8 @@ const defaultEndpoint = "http://169.254.169.254"
 type Config struct {
 	IMDSEndpoint string `json:"imds_endpoint"`
 	Timeout      string `json:"timeout"`
-	// MaxAttempts of a throttled or failing IMDS or ARM request (default 3).
+	// MaxAttempts of a throttled or failing IMDS, ARM or Entra ID request
+	// (default 3).
 	MaxAttempts int `json:"max_attempts"`
 	// ARMEndpoint is Azure Resource Manager's base URL (default
 	// DefaultARMEndpoint); plain http only for a loopback host (tests).
@@ -45,12 +48,26 @@ type Config struct {
 	// included (default 5s).
 	APITimeout string `json:"api_timeout"`
 
+	// ClientID, TenantID and FederatedTokenFile select Azure Workload
+	// Identity for ARM: all three or none (default the environment
+	// variables EnvClientID, EnvTenantID and EnvFederatedTokenFile, which
+	// the workload identity webhook sets). None: the VM's managed
+	// identity from IMDS.
+	ClientID           string `json:"client_id"`
+	TenantID           string `json:"tenant_id"`
+	FederatedTokenFile string `json:"federated_token_file"`
+	// AuthorityHost is Microsoft Entra ID's base URL for workload
+	// identity (default EnvAuthorityHost, else DefaultAuthorityHost).
+	AuthorityHost string `json:"authority_host"`
+
 	timeout    time.Duration
 	apiTimeout time.Duration
 }
 
-// ParseConfig parses a configuration document strictly.
-func ParseConfig(b []byte) (Config, error) {
+// ParseConfig parses a configuration document strictly. Workload
+// identity settings the document leaves empty are taken from getenv
+// (os.Getenv in the plugin; nil: no environment).
+func ParseConfig(b []byte, getenv func(string) string) (Config, error) {
 	var c Config
 	if err := providers.DecodeConfig("azure", b, &c); err != nil {
 		return Config{}, err
@@ -79,6 +96,12 @@ func ParseConfig(b []byte) (Config, error) {
 	if err := c.parseARM(); err != nil {
 		return Config{}, err
 	}
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if err := c.parseWorkloadIdentity(getenv); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -89,24 +112,33 @@ type Server struct {
 	mu   sync.Mutex
 	cfg  Config
 	http *http.Client
+	cred azcore.TokenCredential // for ARM; kept so its token cache outlives a call
 }
 
-// Configure parses the configuration.
+// Configure parses the configuration, with the workload identity
+// environment variables as defaults, and picks the ARM credential.
 func (s *Server) Configure(_ context.Context, req *providersv1.ConfigureRequest) (*providersv1.ConfigureResponse, error) {
-	cfg, err := ParseConfig(req.GetConfig())
+	cfg, err := ParseConfig(req.GetConfig(), os.Getenv)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	s.mu.Lock()
 	// IMDS must not be reached through a proxy.
-	s.cfg, s.http = cfg, &http.Client{Transport: &http.Transport{Proxy: nil}}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil}}
+	var cred azcore.TokenCredential = &imdsCredential{cfg: cfg, hc: hc}
+	if cfg.workloadIdentity() {
+		if cred, err = newWorkloadCredential(cfg); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	s.mu.Lock()
+	s.cfg, s.http, s.cred = cfg, hc, cred
 	s.mu.Unlock()
 	return &providersv1.ConfigureResponse{Provider: Provider}, nil
 }
 
 // instance fetches and parses the instance document.
 func (s *Server) instance(ctx context.Context) (Instance, error) {
-	cfg, hc, err := s.state()
+	cfg, hc, _, err := s.state()
 	if err != nil {
 		return Instance{}, err
 	}
@@ -122,13 +154,13 @@ func (s *Server) instance(ctx context.Context) (Instance, error) {
 	return in, nil
 }
 
-func (s *Server) state() (Config, *http.Client, error) {
+func (s *Server) state() (Config, *http.Client, azcore.TokenCredential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.http == nil {
-		return Config{}, nil, status.Error(codes.FailedPrecondition, "azure: not configured")
+		return Config{}, nil, nil, status.Error(codes.FailedPrecondition, "azure: not configured")
 	}
-	return s.cfg, s.http, nil
+	return s.cfg, s.http, s.cred, nil
 }
 
 // fetch GETs an IMDS URL, retrying 429/5xx with exponential back-off as

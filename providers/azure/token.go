@@ -33,7 +33,7 @@ type imdsCredential struct {
 // failure of ARM.
 type tokenError struct{ err error }
 
-func (e *tokenError) Error() string { return "managed identity token: " + e.err.Error() }
+func (e *tokenError) Error() string { return "token: " + e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.err }
 
 func (c *imdsCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
