@@ -70,6 +70,10 @@ var blockPlaceholders = []blockPlaceholder{
 	{"__MESHFED_GATEWAY_RESOURCES__", "resources", toYAMLBlock("resources", ".Values.gateway.resources")},
 	{"__MESHFED_AGENT_RESOURCES__", "resources", toYAMLBlock("resources", ".Values.agent.resources")},
 	{"__MESHFED_SERVICE_ANNOTATIONS__", "annotations", withBlock("annotations", ".Values.gateway.service.annotations")},
+	{"__MESHFED_GATEWAY_SA_ANNOTATIONS__", "annotations", withBlock("annotations", ".Values.gateway.serviceAccount.annotations")},
+	{"__MESHFED_AGENT_SA_ANNOTATIONS__", "annotations", withBlock("annotations", ".Values.agent.serviceAccount.annotations")},
+	{"__MESHFED_GATEWAY_POD_ANNOTATIONS__", "annotations", withBlock("annotations", ".Values.gateway.podAnnotations")},
+	{"__MESHFED_AGENT_POD_ANNOTATIONS__", "annotations", withBlock("annotations", ".Values.agent.podAnnotations")},
 }
 
 var linePlaceholders = []linePlaceholder{
@@ -78,6 +82,10 @@ var linePlaceholders = []linePlaceholder{
 			ind + "advertise: {{ toJson . }}\n" +
 			ind + "{{- end }}"
 	}},
+	// Pod labels share their map with the chart's own labels: the token is
+	// one entry among them, replaced by the value's entries.
+	{"__MESHFED_GATEWAY_POD_LABELS__", withEntries(".Values.gateway.podLabels")},
+	{"__MESHFED_AGENT_POD_LABELS__", withEntries(".Values.agent.podLabels")},
 }
 
 // conditionalValue is the one boolean value; the lines it adds are found
@@ -101,6 +109,16 @@ func withBlock(key, expr string) func(string) string {
 	}
 }
 
+// withEntries renders the entries of a map value in place of one entry of
+// a map holding others too, when it is not empty. Validate keeps the
+// value's keys apart from the others', so no key can appear twice.
+func withEntries(expr string) func(string) string {
+	return func(ind string) string {
+		return fmt.Sprintf("%s{{- with %s }}\n%s{{- toYaml . | nindent %d }}\n%s{{- end }}",
+			ind, expr, ind, len(ind), ind)
+	}
+}
+
 // placeholderValues are values whose every field is a placeholder.
 func placeholderValues() Values {
 	one := resource.MustParse("1")
@@ -121,15 +139,21 @@ func placeholderValues() Values {
 			Advertise:   []string{"__MESHFED_ADVERTISE__"},
 			Service: Service{
 				Type:        "__MESHFED_SERVICE_TYPE__",
-				Annotations: map[string]string{"__MESHFED_SERVICE_ANNOTATIONS__": ""},
+				Annotations: placeholderMap("__MESHFED_SERVICE_ANNOTATIONS__"),
 			},
 			IdentitySecret: "__MESHFED_GATEWAY_SECRET__",
 			Resources:      placeholderResources("__MESHFED_GATEWAY_RESOURCES__", one),
+			ServiceAccount: ServiceAccount{Annotations: placeholderMap("__MESHFED_GATEWAY_SA_ANNOTATIONS__")},
+			PodLabels:      placeholderMap("__MESHFED_GATEWAY_POD_LABELS__"),
+			PodAnnotations: placeholderMap("__MESHFED_GATEWAY_POD_ANNOTATIONS__"),
 		},
 		Agent: Agent{
 			Replicas:       phAgentReplicas,
 			IdentitySecret: "__MESHFED_AGENT_SECRET__",
 			Resources:      placeholderResources("__MESHFED_AGENT_RESOURCES__", one),
+			ServiceAccount: ServiceAccount{Annotations: placeholderMap("__MESHFED_AGENT_SA_ANNOTATIONS__")},
+			PodLabels:      placeholderMap("__MESHFED_AGENT_POD_LABELS__"),
+			PodAnnotations: placeholderMap("__MESHFED_AGENT_POD_ANNOTATIONS__"),
 		},
 		ImportPorts:   PortRange{First: phImportFirst, Last: phImportLast},
 		ClusterDomain: "__MESHFED_CLUSTER_DOMAIN__",
@@ -360,3 +384,5 @@ func mergeConditional(off, on []string, cond string) []string {
 func placeholderResources(token string, q resource.Quantity) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceName(token): q}}
 }
+
+func placeholderMap(token string) map[string]string { return map[string]string{token: ""} }

@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +83,20 @@ func valueSets(ca string) map[string]deploy.Values {
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			},
+			ServiceAccount: deploy.ServiceAccount{Annotations: map[string]string{
+				"azure.workload.identity/client-id": "00000000-0000-0000-0000-000000000001",
+				"azure.workload.identity/tenant-id": "00000000-0000-0000-0000-000000000002",
+				"example.com/Multi-Line":            "line one\nline two: with a colon\n",
+			}},
+			PodLabels: map[string]string{
+				"azure.workload.identity/use": "true",
+				"team":                        "",
+				"example.com/tier":            "1",
+			},
+			PodAnnotations: map[string]string{
+				"prometheus.io/scrape": "true",
+				"example.com/note":     "a \"quoted\" value: with a colon",
+			},
 		},
 		Agent: deploy.Agent{
 			Replicas:         1,
@@ -90,6 +105,11 @@ func valueSets(ca string) map[string]deploy.Values {
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("100Mi")},
 			},
+			ServiceAccount: deploy.ServiceAccount{Annotations: map[string]string{
+				"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/meshfed-agent",
+			}},
+			PodLabels:      map[string]string{"example.com/owner": "platform-team", "null": "null"},
+			PodAnnotations: map[string]string{"example.com/empty": ""},
 		},
 		ImportPorts:   deploy.PortRange{First: 20000, Last: 20099},
 		ClusterDomain: "corp.local",
@@ -98,6 +118,8 @@ func valueSets(ca string) map[string]deploy.Values {
 	mixed.Gateway.Service.Type = corev1.ServiceTypeClusterIP
 	mixed.Gateway.Advertise = []string{"10.0.0.9:15443"}
 	mixed.Agent.CreateNamespaces = true
+	mixed.Gateway.ServiceAccount.Annotations = map[string]string{"iam.gke.io/gcp-service-account": "meshfed-east@my-project.iam.gserviceaccount.com"}
+	mixed.Agent.PodLabels = map[string]string{"example.com/on": "yes"}
 	return map[string]deploy.Values{"minimal": minimal(ca), "full": full, "mixed": mixed}
 }
 
@@ -212,6 +234,91 @@ func TestObjects(t *testing.T) {
 	}
 }
 
+// TestPodLabelsAndServiceAccountAnnotations checks where the new maps
+// land: ServiceAccount annotations, pod template labels next to the
+// chart's, pod template annotations; never the Deployments' own metadata
+// or selectors. Empty, they add nothing.
+func TestPodLabelsAndServiceAccountAnnotations(t *testing.T) {
+	ca := caPEM(t)
+	chartLabels := func(name, component string) map[string]string {
+		return map[string]string{"app.kubernetes.io/name": name, "app.kubernetes.io/component": component, "app.kubernetes.io/part-of": "meshfed"}
+	}
+	with := func(m map[string]string, extra map[string]string) map[string]string {
+		out := maps.Clone(m)
+		maps.Copy(out, extra)
+		return out
+	}
+	t.Run("set", func(t *testing.T) {
+		v := minimal(ca)
+		v.Gateway.ServiceAccount.Annotations = map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"}
+		v.Gateway.PodLabels = map[string]string{"azure.workload.identity/use": "true"}
+		v.Gateway.PodAnnotations = map[string]string{"example.com/a": "1"}
+		v.Agent.ServiceAccount.Annotations = map[string]string{"iam.gke.io/gcp-service-account": "a@p.iam.gserviceaccount.com"}
+		v.Agent.PodLabels = map[string]string{"team": "mesh"}
+		v.Agent.PodAnnotations = map[string]string{"example.com/b": "2"}
+		objs, err := deploy.Objects(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name, component string
+			comp            func(deploy.Values) (sa, labels, ann map[string]string)
+		}{
+			{"meshfed-gateway", "gateway", func(v deploy.Values) (map[string]string, map[string]string, map[string]string) {
+				return v.Gateway.ServiceAccount.Annotations, v.Gateway.PodLabels, v.Gateway.PodAnnotations
+			}},
+			{"meshfed-agent", "agent", func(v deploy.Values) (map[string]string, map[string]string, map[string]string) {
+				return v.Agent.ServiceAccount.Annotations, v.Agent.PodLabels, v.Agent.PodAnnotations
+			}},
+		} {
+			saAnn, podLabels, podAnn := c.comp(v)
+			sa := find[corev1.ServiceAccount](t, objs, "ServiceAccount", c.name)
+			if !maps.Equal(sa.Annotations, saAnn) || !maps.Equal(sa.Labels, chartLabels(c.name, c.component)) {
+				t.Errorf("ServiceAccount %s: annotations %v, labels %v; want %v and the chart's", c.name, sa.Annotations, sa.Labels, saAnn)
+			}
+			d := find[appsv1.Deployment](t, objs, "Deployment", c.name)
+			if want := with(chartLabels(c.name, c.component), podLabels); !maps.Equal(d.Spec.Template.Labels, want) {
+				t.Errorf("Deployment %s: pod labels %v, want %v", c.name, d.Spec.Template.Labels, want)
+			}
+			if !maps.Equal(d.Spec.Template.Annotations, podAnn) {
+				t.Errorf("Deployment %s: pod annotations %v, want %v", c.name, d.Spec.Template.Annotations, podAnn)
+			}
+			if !maps.Equal(d.Labels, chartLabels(c.name, c.component)) || len(d.Annotations) > 0 {
+				t.Errorf("Deployment %s: own labels %v, annotations %v; want only the chart's labels", c.name, d.Labels, d.Annotations)
+			}
+			if want := map[string]string{"app.kubernetes.io/name": c.name}; !maps.Equal(d.Spec.Selector.MatchLabels, want) || len(d.Spec.Selector.MatchExpressions) > 0 {
+				t.Errorf("Deployment %s: selector %+v, want %v", c.name, d.Spec.Selector, want)
+			}
+		}
+		// The Services still select the gateway pods by name alone.
+		for _, name := range []string{"meshfed-gateway", "meshfed-gateway-inbound"} {
+			if sel := find[corev1.Service](t, objs, "Service", name).Spec.Selector; !maps.Equal(sel, map[string]string{"app.kubernetes.io/name": "meshfed-gateway"}) {
+				t.Errorf("Service %s selects %v", name, sel)
+			}
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		objs, err := deploy.Objects(minimal(ca))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"meshfed-gateway", "meshfed-agent"} {
+			sa := find[unstructured.Unstructured](t, objs, "ServiceAccount", name)
+			if _, ok, _ := unstructured.NestedFieldNoCopy(sa.Object, "metadata", "annotations"); ok {
+				t.Errorf("ServiceAccount %s has annotations without any set: %v", name, sa.Object["metadata"])
+			}
+			d := find[unstructured.Unstructured](t, objs, "Deployment", name)
+			if _, ok, _ := unstructured.NestedFieldNoCopy(d.Object, "spec", "template", "metadata", "annotations"); ok {
+				t.Errorf("Deployment %s has pod annotations without any set", name)
+			}
+			labels, _, _ := unstructured.NestedStringMap(d.Object, "spec", "template", "metadata", "labels")
+			if len(labels) != 3 {
+				t.Errorf("Deployment %s: pod labels %v, want the chart's 3", name, labels)
+			}
+		}
+	})
+}
+
 func TestGatewayConfig(t *testing.T) {
 	v := minimal(caPEM(t))
 	v.Gateway.Advertise = []string{"203.0.113.7:15443"}
@@ -286,7 +393,30 @@ func TestValidate(t *testing.T) {
 		{"inbound port on admin", func(v *deploy.Values) { v.Gateway.InboundPort = 15021 }, "gateway.inboundPort"},
 		{"advertise", func(v *deploy.Values) { v.Gateway.Advertise = []string{"ok.example.com:1", "nope"} }, "gateway.advertise[1]"},
 		{"service type", func(v *deploy.Values) { v.Gateway.Service.Type = "ExternalName" }, "gateway.service.type"},
-		{"annotation key", func(v *deploy.Values) { v.Gateway.Service.Annotations = map[string]string{"a b": ""} }, "gateway.service.annotations"},
+		{"annotation key", func(v *deploy.Values) { v.Gateway.Service.Annotations = map[string]string{"a b": ""} }, `gateway.service.annotations "a b": is not an annotation name`},
+		{"service account annotation key", func(v *deploy.Values) {
+			v.Gateway.ServiceAccount.Annotations = map[string]string{"-eks.amazonaws.com/role-arn": "x"}
+		}, `gateway.serviceAccount.annotations "-eks.amazonaws.com/role-arn": is not an annotation name`},
+		{"service account annotations too large", func(v *deploy.Values) {
+			v.Gateway.ServiceAccount.Annotations = map[string]string{"a": strings.Repeat("x", 200<<10), "b": strings.Repeat("y", 100<<10)}
+		}, `gateway.serviceAccount.annotations "307202 bytes": are more than the 262144 bytes (256 KiB)`},
+		{"pod annotation key", func(v *deploy.Values) { v.Gateway.PodAnnotations = map[string]string{"a/b/c": ""} }, `gateway.podAnnotations "a/b/c"`},
+		{"pod label key", func(v *deploy.Values) { v.Gateway.PodLabels = map[string]string{"Example.com/x": "y"} }, `gateway.podLabels "Example.com/x": is not a label key`},
+		{"pod label value", func(v *deploy.Values) {
+			v.Gateway.PodLabels = map[string]string{"azure.workload.identity/use": "yes please"}
+		}, `gateway.podLabels.azure\.workload\.identity/use "yes please": is not a label value`},
+		{"pod label value too long", func(v *deploy.Values) { v.Gateway.PodLabels = map[string]string{"team": strings.Repeat("a", 64)} }, "gateway.podLabels.team"},
+		{"pod label replacing the selector's", func(v *deploy.Values) {
+			v.Gateway.PodLabels = map[string]string{"app.kubernetes.io/name": "other"}
+		}, `gateway.podLabels.app\.kubernetes\.io/name "other": is a label the chart sets on the gateway pods (app.kubernetes.io/name selects them): remove it from gateway.podLabels`},
+		{"pod label replacing the chart's", func(v *deploy.Values) {
+			v.Agent.PodLabels = map[string]string{"app.kubernetes.io/part-of": "x"}
+		}, `agent.podLabels.app\.kubernetes\.io/part-of "x": is a label the chart sets on the agent pods`},
+		{"agent service account annotation key", func(v *deploy.Values) {
+			v.Agent.ServiceAccount.Annotations = map[string]string{"": "x"}
+		}, `agent.serviceAccount.annotations "": is not an annotation name`},
+		{"agent pod label value", func(v *deploy.Values) { v.Agent.PodLabels = map[string]string{"team": "-x"} }, `agent.podLabels.team "-x"`},
+		{"agent pod annotation key", func(v *deploy.Values) { v.Agent.PodAnnotations = map[string]string{"x y": ""} }, `agent.podAnnotations "x y"`},
 		{"secret name", func(v *deploy.Values) { v.Gateway.IdentitySecret = "Gw" }, "gateway.identitySecret"},
 		{"request above limit", func(v *deploy.Values) {
 			v.Gateway.Resources = corev1.ResourceRequirements{
@@ -316,6 +446,15 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+	t.Run("valid maps", func(t *testing.T) {
+		v := minimal(ca)
+		v.Gateway.ServiceAccount.Annotations = map[string]string{"Example.COM/Upper": "annotation names may have capitals"}
+		v.Gateway.PodLabels = map[string]string{"app.kubernetes.io/version": "v1", "empty": "", "x": strings.Repeat("a", 63)}
+		v.Agent.PodAnnotations = map[string]string{"a": strings.Repeat("x", 250<<10)}
+		if err := v.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("every error at once", func(t *testing.T) {
 		err := deploy.Values{Cluster: "A", Gateway: deploy.Gateway{InboundPort: -1}}.Validate()
 		var ve *deploy.ValuesError
@@ -359,6 +498,14 @@ func TestSet(t *testing.T) {
 		"agent.createNamespaces=true",
 		"gateway.resources.requests.cpu=250m",
 		"controlPlane.address=cp:1",
+		"gateway.podLabels.x=y",
+		`gateway.podLabels.azure\.workload\.identity/use=true`, // a string, as the map wants
+		"gateway.podLabels.tier=1",
+		`gateway.serviceAccount.annotations.eks\.amazonaws\.com/role-arn=arn:aws:iam::123456789012:role/a=b`,
+		`gateway.podAnnotations.example\.com/note=hello`,
+		`agent.serviceAccount.annotations.iam\.gke\.io/gcp-service-account=a@p.iam.gserviceaccount.com`,
+		"agent.podLabels.team=mesh",
+		"agent.podAnnotations.a=b",
 	} {
 		if err := v.Set(s); err != nil {
 			t.Fatalf("Set(%q): %v", s, err)
@@ -370,6 +517,16 @@ func TestSet(t *testing.T) {
 		v.Gateway.Resources.Requests.Cpu().String() != "250m" || v.ControlPlane.Address != "cp:1" {
 		t.Fatalf("after Set: %+v", v)
 	}
+	if want := map[string]string{"x": "y", "azure.workload.identity/use": "true", "tier": "1"}; !maps.Equal(v.Gateway.PodLabels, want) {
+		t.Errorf("gateway.podLabels %v, want %v", v.Gateway.PodLabels, want)
+	}
+	if got := v.Gateway.ServiceAccount.Annotations; !maps.Equal(got, map[string]string{"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/a=b"}) {
+		t.Errorf("gateway.serviceAccount.annotations %v", got)
+	}
+	if v.Gateway.PodAnnotations["example.com/note"] != "hello" || v.Agent.PodLabels["team"] != "mesh" || v.Agent.PodAnnotations["a"] != "b" ||
+		v.Agent.ServiceAccount.Annotations["iam.gke.io/gcp-service-account"] != "a@p.iam.gserviceaccount.com" {
+		t.Errorf("after Set: agent %+v, gateway pod annotations %v", v.Agent, v.Gateway.PodAnnotations)
+	}
 	for _, tc := range []struct{ expr, want string }{
 		{"cluster", "KEY=VALUE"},
 		{"=x", "KEY=VALUE"},
@@ -377,6 +534,9 @@ func TestSet(t *testing.T) {
 		{"gateway.replicas=two", "gateway.replicas"},
 		{"cluster.name=x", `"cluster"`},
 		{"gateway=x", "gateway"},
+		{"gateway.podLabels={a,b}", "gateway.podLabels"},
+		{"gateway.podLabels.x.y=z", "gateway.podLabels"},
+		{"gateway.serviceAccount.name=x", "gateway.serviceAccount"},
 	} {
 		v := deploy.Values{}
 		if err := v.Set(tc.expr); err == nil || !strings.Contains(err.Error(), tc.want) {

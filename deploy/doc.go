@@ -17,7 +17,9 @@
 // The chart's templates are made by rendering the objects with placeholder
 // values (a distinct token or number per value) and replacing each by its
 // Helm expression: a scalar by {{ .Values.x }}, a map (resources,
-// annotations) by toYaml, an optional line by a with block. The lines a
+// annotations) by toYaml, an optional line by a with block, and a map
+// whose entries join the chart's own (pod labels) by a with block in place
+// of one entry. The lines a
 // boolean adds are found by rendering with it off and on, and wrapped in
 // an if. The generator fails if a placeholder is left over or unused, so
 // a new value cannot be forgotten; see chart.go.

@@ -14,6 +14,7 @@ func FuzzValues(f *testing.F) {
 	f.Add([]byte("gateway:\n  advertise: [a:1]\n  service: {annotations: {a: b}}\n"), `gateway.service.annotations.a\.b/c=d`)
 	f.Add([]byte("importPorts: {first: 1, last: 0}\nagent: {resources: {requests: {cpu: 1}}}\n"), "gateway.advertise={x:1,y:2}")
 	f.Add([]byte("{}"), "agent.createNamespaces=true")
+	f.Add([]byte("gateway:\n  podLabels: {a: b}\n  serviceAccount: {annotations: {x/y: z}}\nagent: {podAnnotations: {a: b}}\n"), `gateway.podLabels.app\.kubernetes\.io/name=x`)
 	f.Fuzz(func(t *testing.T, data []byte, set string) {
 		v, err := deploy.ParseValues(data)
 		if err != nil {

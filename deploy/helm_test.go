@@ -91,6 +91,18 @@ func TestHelmSchemaRefusesBadValues(t *testing.T) {
 		{"advertise", []string{"cluster=east", "gateway.advertise={nope}"}, "/gateway/advertise"},
 		{"import ports", []string{"cluster=east", "importPorts.first=80"}, "/importPorts/first"},
 		{"create namespaces", []string{"cluster=east", "agent.createNamespaces=yes"}, "/agent/createNamespaces"},
+		{"service account annotation not a string", []string{"cluster=east", `gateway.serviceAccount.annotations.eks\.amazonaws\.com/role-arn=1`}, "/gateway/serviceAccount/annotations"},
+		// helm reports a bad property name at a wrong location, so these
+		// look for the name itself.
+		{"service account annotation name", []string{"cluster=east", "gateway.serviceAccount.annotations.a b=x"}, "invalid propertyName 'a b'"},
+		{"service account unknown key", []string{"cluster=east", "agent.serviceAccount.name=x"}, "name"},
+		{"pod label not a string", []string{"cluster=east", `gateway.podLabels.azure\.workload\.identity/use=true`}, "/gateway/podLabels"},
+		{"pod label value", []string{"cluster=east", "gateway.podLabels.team=a b"}, "/gateway/podLabels"},
+		{"pod label key", []string{"cluster=east", "agent.podLabels.-x=y"}, "invalid propertyName '-x'"},
+		{"pod label replacing the selector's", []string{"cluster=east", `gateway.podLabels.app\.kubernetes\.io/name=other`}, "/gateway/podLabels"},
+		{"pod label replacing the chart's", []string{"cluster=east", `agent.podLabels.app\.kubernetes\.io/component=x`}, "/agent/podLabels"},
+		{"pod annotation not a string", []string{"cluster=east", "agent.podAnnotations.a=1"}, "/agent/podAnnotations"},
+		{"pod annotations not a map", []string{"cluster=east", "gateway.podAnnotations=x"}, "/gateway/podAnnotations"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := minimal(ca)

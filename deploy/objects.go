@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -71,8 +72,8 @@ func render(v Values) ([]*unstructured.Unstructured, error) {
 		ObjectMeta: metav1.ObjectMeta{Name: v.Namespace, Labels: map[string]string{labelPartOf: partOf}},
 	}}
 	typed = append(typed,
-		serviceAccount(v, GatewayName, "gateway"),
-		serviceAccount(v, AgentName, "agent"),
+		serviceAccount(v, GatewayName, "gateway", v.Gateway.ServiceAccount),
+		serviceAccount(v, AgentName, "agent", v.Agent.ServiceAccount),
 	)
 	typed = append(typed, rbac(v)...)
 	typed = append(typed,
@@ -149,14 +150,20 @@ func labels(name, component string) map[string]string {
 	return map[string]string{labelName: name, labelComponent: component, labelPartOf: partOf}
 }
 
+// chartLabels are the labels the chart sets on every pod; podLabels may
+// not replace them (app.kubernetes.io/name selects the pods).
+var chartLabels = []string{labelName, labelComponent, labelPartOf}
+
 func meta(v Values, name, component string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: v.Namespace, Labels: labels(name, component)}
 }
 
-func serviceAccount(v Values, name, component string) *corev1.ServiceAccount {
+func serviceAccount(v Values, name, component string, sa ServiceAccount) *corev1.ServiceAccount {
+	m := meta(v, name, component)
+	m.Annotations = sa.Annotations
 	return &corev1.ServiceAccount{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: meta(v, name, component),
+		ObjectMeta: m,
 	}
 }
 
@@ -229,8 +236,16 @@ func readOnly(name, path string) corev1.VolumeMount {
 	return corev1.VolumeMount{Name: name, MountPath: path, ReadOnly: true}
 }
 
-func deployment(v Values, name, component string, replicas int32, pod corev1.PodSpec) *appsv1.Deployment {
+// deployment builds a Deployment whose pods carry the chart's labels plus
+// podLabels (which Validate keeps from replacing them) and podAnnotations;
+// neither reaches the Deployment's own metadata or its selector.
+func deployment(v Values, name, component string, replicas int32, podLabels, podAnnotations map[string]string, pod corev1.PodSpec) *appsv1.Deployment {
 	m := meta(v, name, component)
+	tmplLabels := maps.Clone(podLabels)
+	if tmplLabels == nil {
+		tmplLabels = map[string]string{}
+	}
+	maps.Copy(tmplLabels, m.Labels)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: m,
@@ -246,7 +261,7 @@ func deployment(v Values, name, component string, replicas int32, pod corev1.Pod
 				},
 			},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: m.Labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels, Annotations: podAnnotations},
 				Spec:       pod,
 			},
 		},
@@ -254,7 +269,7 @@ func deployment(v Values, name, component string, replicas int32, pod corev1.Pod
 }
 
 func gatewayDeployment(v Values) *appsv1.Deployment {
-	return deployment(v, GatewayName, "gateway", v.Gateway.Replicas, corev1.PodSpec{
+	return deployment(v, GatewayName, "gateway", v.Gateway.Replicas, v.Gateway.PodLabels, v.Gateway.PodAnnotations, corev1.PodSpec{
 		ServiceAccountName: GatewayName,
 		SecurityContext:    podSecurity(),
 		Containers: []corev1.Container{{
@@ -302,7 +317,7 @@ func agentDeployment(v Values) *appsv1.Deployment {
 		args = append(args, "--create-namespaces")
 	}
 	args = append(args, "--admin", fmt.Sprintf(":%d", AgentAdminPort))
-	return deployment(v, AgentName, "agent", v.Agent.Replicas, corev1.PodSpec{
+	return deployment(v, AgentName, "agent", v.Agent.Replicas, v.Agent.PodLabels, v.Agent.PodAnnotations, corev1.PodSpec{
 		ServiceAccountName: AgentName,
 		SecurityContext:    podSecurity(),
 		Containers: []corev1.Container{{

@@ -10,6 +10,12 @@ const (
 	addressPattern      = `^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$`
 	spiffeIDPattern     = `^spiffe://[a-z0-9._-]+/[^\s"'\\]+$`
 	imagePattern        = `^[^\s"'\\]+$`
+	// A qualified name (label key, annotation name): an optional DNS
+	// subdomain prefix and a name. Validate also checks the lengths.
+	qualifiedNamePattern = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+	// An annotation name is a qualified name in any case.
+	annotationNamePattern = `^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+	labelValuePattern     = `^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$`
 )
 
 // valuesSchema is values.schema.json: Helm refuses values that do not
@@ -41,6 +47,27 @@ func valuesSchema() map[string]any {
 		},
 		"additionalProperties": false,
 	}
+	annotations := func(desc string) map[string]any {
+		return map[string]any{
+			"type": "object", "description": desc,
+			"propertyNames":        map[string]any{"pattern": annotationNamePattern},
+			"additionalProperties": map[string]any{"type": "string"},
+		}
+	}
+	// Pod labels: label keys and values, none of the chart's own (a
+	// false schema refuses a key, and helm's message names it).
+	podLabels := func(desc string) map[string]any {
+		refused := map[string]any{}
+		for _, k := range chartLabels {
+			refused[k] = false
+		}
+		return map[string]any{
+			"type": "object", "description": desc,
+			"properties":           refused,
+			"propertyNames":        map[string]any{"pattern": qualifiedNamePattern},
+			"additionalProperties": map[string]any{"type": "string", "maxLength": 63, "pattern": labelValuePattern},
+		}
+	}
 	s := object(map[string]any{
 		"cluster":         str(valueDocs["cluster"], dnsLabelPattern),
 		"image":           str(valueDocs["image"], imagePattern),
@@ -59,20 +86,27 @@ func valuesSchema() map[string]any {
 				"description": valueDocs["gateway.advertise"],
 			},
 			"service": object(map[string]any{
-				"type": map[string]any{"enum": []string{"LoadBalancer", "NodePort", "ClusterIP"}, "description": valueDocs["gateway.service.type"]},
-				"annotations": map[string]any{
-					"type": "object", "additionalProperties": map[string]any{"type": "string"},
-					"description": valueDocs["gateway.service.annotations"],
-				},
+				"type":        map[string]any{"enum": []string{"LoadBalancer", "NodePort", "ClusterIP"}, "description": valueDocs["gateway.service.type"]},
+				"annotations": annotations(valueDocs["gateway.service.annotations"]),
 			}),
 			"identitySecret": str(valueDocs["gateway.identitySecret"], dnsSubdomainPattern),
 			"resources":      resources,
+			"serviceAccount": object(map[string]any{
+				"annotations": annotations(valueDocs["gateway.serviceAccount.annotations"]),
+			}),
+			"podLabels":      podLabels(valueDocs["gateway.podLabels"]),
+			"podAnnotations": annotations(valueDocs["gateway.podAnnotations"]),
 		}),
 		"agent": object(map[string]any{
 			"replicas":         integer(valueDocs["agent.replicas"], 1, 1000),
 			"createNamespaces": map[string]any{"type": "boolean", "description": valueDocs["agent.createNamespaces"]},
 			"identitySecret":   str(valueDocs["agent.identitySecret"], dnsSubdomainPattern),
 			"resources":        resources,
+			"serviceAccount": object(map[string]any{
+				"annotations": annotations(valueDocs["agent.serviceAccount.annotations"]),
+			}),
+			"podLabels":      podLabels(valueDocs["agent.podLabels"]),
+			"podAnnotations": annotations(valueDocs["agent.podAnnotations"]),
 		}),
 		"importPorts": object(map[string]any{
 			"first": integer(valueDocs["importPorts.first"], 1024, 65535),

@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -12,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshfed/meshfed/federation/schema"
 )
@@ -183,11 +183,12 @@ func (v Values) validateGateway(bad badFunc) {
 	if !slices.Contains(serviceTypes, g.Service.Type) {
 		bad("gateway.service.type", g.Service.Type, "must be one of %s", joinQuoted(serviceTypes))
 	}
-	for _, e := range apivalidation.ValidateAnnotations(g.Service.Annotations, field.NewPath("gateway", "service", "annotations")) {
-		bad(e.Field, e.BadValue, "%s", e.Detail)
-	}
+	validateAnnotations(bad, "gateway.service.annotations", g.Service.Annotations)
 	validateSecretName(bad, "gateway.identitySecret", g.IdentitySecret)
 	validateResources(bad, "gateway.resources", g.Resources)
+	validateAnnotations(bad, "gateway.serviceAccount.annotations", g.ServiceAccount.Annotations)
+	validatePodLabels(bad, "gateway.podLabels", "gateway", g.PodLabels)
+	validateAnnotations(bad, "gateway.podAnnotations", g.PodAnnotations)
 }
 
 func (v Values) validateAgent(bad badFunc) {
@@ -197,7 +198,64 @@ func (v Values) validateAgent(bad badFunc) {
 	}
 	validateSecretName(bad, "agent.identitySecret", a.IdentitySecret)
 	validateResources(bad, "agent.resources", a.Resources)
+	validateAnnotations(bad, "agent.serviceAccount.annotations", a.ServiceAccount.Annotations)
+	validatePodLabels(bad, "agent.podLabels", "agent", a.PodLabels)
+	validateAnnotations(bad, "agent.podAnnotations", a.PodAnnotations)
 }
+
+// keyHint says what a label key or annotation name looks like.
+const keyHint = "use NAME or PREFIX/NAME, NAME being at most 63 characters and PREFIX a DNS subdomain, e.g. example.com/team"
+
+// k8sReasons joins the API machinery's messages without their examples
+// and regular expressions, which the hints that follow them replace.
+func k8sReasons(msgs []string) string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i], _, _ = strings.Cut(m, " (e.g. ")
+	}
+	return strings.Join(out, "; ")
+}
+
+// validateAnnotations checks annotations as the API server does: every
+// name a qualified name (in any case), all of them together at most
+// 256 KiB.
+func validateAnnotations(bad badFunc, fieldName string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if msgs := validation.IsQualifiedName(strings.ToLower(k)); len(msgs) > 0 {
+			bad(fieldName, k, "is not an annotation name (%s): %s", k8sReasons(msgs), keyHint)
+		}
+	}
+	if err := apivalidation.ValidateAnnotationsSize(m); err != nil {
+		size := 0
+		for k, val := range m {
+			size += len(k) + len(val)
+		}
+		bad(fieldName, fmt.Sprintf("%d bytes", size), "are more than the %d bytes (256 KiB) Kubernetes allows for an object's annotations, names and values together: shorten or remove some",
+			apivalidation.TotalAnnotationSizeLimitB)
+	}
+}
+
+// validatePodLabels checks labels for a component's pods as the API
+// server does, and refuses those that would replace the chart's own.
+func validatePodLabels(bad badFunc, fieldName, component string, m map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		val := m[k]
+		if slices.Contains(chartLabels, k) {
+			bad(fieldName+"."+setKey(k), val, "is a label the chart sets on the %s pods (%s selects them): remove it from %s, or use another key",
+				component, labelName, fieldName)
+			continue
+		}
+		if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+			bad(fieldName, k, "is not a label key (%s): %s", k8sReasons(msgs), keyHint)
+		}
+		if msgs := validation.IsValidLabelValue(val); len(msgs) > 0 {
+			bad(fieldName+"."+setKey(k), val, "is not a label value (%s): use at most 63 such characters, e.g. \"true\" or \"v1.2\"", k8sReasons(msgs))
+		}
+	}
+}
+
+// setKey escapes the dots of a map key as the key of --set wants them.
+func setKey(k string) string { return strings.ReplaceAll(k, ".", `\.`) }
 
 func validateSecretName(bad badFunc, fieldName, name string) {
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -105,6 +106,25 @@ type Gateway struct {
 	// leaves out keeps its default (as Helm merges values): requests cpu
 	// 100m, memory 64Mi; limits memory 512Mi.
 	Resources corev1.ResourceRequirements `json:"resources"`
+	// ServiceAccount is the gateway's ServiceAccount, meshfed-gateway,
+	// under which the provider plugins it starts run: bind a cloud
+	// workload identity to it with annotations.
+	ServiceAccount ServiceAccount `json:"serviceAccount"`
+	// PodLabels are added to the labels of the gateway's pods (not to
+	// the Deployment's selector), e.g. azure.workload.identity/use. The
+	// chart's own labels (app.kubernetes.io/name, component, part-of)
+	// cannot be replaced.
+	PodLabels map[string]string `json:"podLabels"`
+	// PodAnnotations are the annotations of the gateway's pods.
+	PodAnnotations map[string]string `json:"podAnnotations"`
+}
+
+// ServiceAccount configures a component's ServiceAccount.
+type ServiceAccount struct {
+	// Annotations are added to the ServiceAccount, e.g.
+	// eks.amazonaws.com/role-arn (IRSA), iam.gke.io/gcp-service-account
+	// (GKE Workload Identity) or azure.workload.identity/client-id.
+	Annotations map[string]string `json:"annotations"`
 }
 
 // Service configures the gateway's inbound Service.
@@ -132,6 +152,13 @@ type Agent struct {
 	// out keeps its default: requests cpu 50m, memory 64Mi; limits memory
 	// 256Mi.
 	Resources corev1.ResourceRequirements `json:"resources"`
+	// ServiceAccount is the agent's ServiceAccount, meshfed-agent.
+	ServiceAccount ServiceAccount `json:"serviceAccount"`
+	// PodLabels are added to the labels of the agent's pods (not to the
+	// Deployment's selector); the chart's own labels cannot be replaced.
+	PodLabels map[string]string `json:"podLabels"`
+	// PodAnnotations are the annotations of the agent's pods.
+	PodAnnotations map[string]string `json:"podAnnotations"`
 }
 
 // PortRange is an inclusive range of ports.
@@ -163,14 +190,23 @@ func (v Values) WithDefaults() Values {
 	setString(&v.ClusterDomain, DefaultClusterDomain)
 	v.Gateway.Resources = mergeResources(resources("100m", "64Mi", "512Mi"), v.Gateway.Resources)
 	v.Agent.Resources = mergeResources(resources("50m", "64Mi", "256Mi"), v.Agent.Resources)
-	// Copies, so that a caller changing the result cannot change v's maps.
+	// Copies, so that a caller changing the result cannot change v's
+	// maps; never nil, so that they render as {} like values.yaml's.
 	v.Gateway.Advertise = append([]string{}, v.Gateway.Advertise...)
-	annotations := make(map[string]string, len(v.Gateway.Service.Annotations))
-	for k, val := range v.Gateway.Service.Annotations {
-		annotations[k] = val
+	for _, m := range []*map[string]string{
+		&v.Gateway.Service.Annotations,
+		&v.Gateway.ServiceAccount.Annotations, &v.Gateway.PodLabels, &v.Gateway.PodAnnotations,
+		&v.Agent.ServiceAccount.Annotations, &v.Agent.PodLabels, &v.Agent.PodAnnotations,
+	} {
+		*m = copyMap(*m)
 	}
-	v.Gateway.Service.Annotations = annotations
 	return v
+}
+
+func copyMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	maps.Copy(out, m)
+	return out
 }
 
 func setString(p *string, def string) {

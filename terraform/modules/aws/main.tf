@@ -107,6 +107,8 @@ module "install" {
   wait                 = var.wait
   timeout              = var.timeout
 
+  # IRSA: the EKS pod identity webhook gives pods of an annotated
+  # ServiceAccount the role's web identity token.
   gateway_service_account_annotations = var.create_plugin_identity ? {
     "eks.amazonaws.com/role-arn"               = aws_iam_role.plugin[0].arn
     "eks.amazonaws.com/sts-regional-endpoints" = "true"

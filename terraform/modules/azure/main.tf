@@ -97,9 +97,16 @@ module "install" {
   wait                 = var.wait
   timeout              = var.timeout
 
+  # Azure Workload Identity: the webhook injects the federated token (and
+  # AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE) into pods
+  # labelled azure.workload.identity/use, for the identity named on their
+  # ServiceAccount.
   gateway_service_account_annotations = var.create_plugin_identity ? {
     "azure.workload.identity/client-id" = azurerm_user_assigned_identity.plugin[0].client_id
     "azure.workload.identity/tenant-id" = azurerm_user_assigned_identity.plugin[0].tenant_id
+  } : {}
+  gateway_pod_labels = var.create_plugin_identity ? {
+    "azure.workload.identity/use" = "true"
   } : {}
 
   # A gateway may connect only once its cluster is registered.

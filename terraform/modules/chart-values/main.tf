@@ -6,6 +6,16 @@
 # with them (helm template, which checks the chart's values.schema.json).
 
 locals {
+  # Identity webhooks (IRSA, GKE, Azure) act when a pod is created, so a
+  # change of a ServiceAccount's annotations must replace its pods: a pod
+  # annotation derived from them does.
+  gateway_pod_annotations = merge(var.gateway_pod_annotations, length(var.gateway_service_account_annotations) == 0 ? {} : {
+    "meshfed.io/service-account-checksum" = sha256(jsonencode(var.gateway_service_account_annotations))
+  })
+  agent_pod_annotations = merge(var.agent_pod_annotations, length(var.agent_service_account_annotations) == 0 ? {} : {
+    "meshfed.io/service-account-checksum" = sha256(jsonencode(var.agent_service_account_annotations))
+  })
+
   values = merge(
     {
       cluster = var.cluster_name
@@ -17,9 +27,19 @@ locals {
           type        = var.service_type
           annotations = var.service_annotations
         }
+        serviceAccount = {
+          annotations = var.gateway_service_account_annotations
+        }
+        podLabels      = var.gateway_pod_labels
+        podAnnotations = local.gateway_pod_annotations
       }
       agent = {
         identitySecret = var.agent_identity_secret
+        serviceAccount = {
+          annotations = var.agent_service_account_annotations
+        }
+        podLabels      = var.agent_pod_labels
+        podAnnotations = local.agent_pod_annotations
       }
     },
     var.control_plane == null ? {} : {

@@ -106,3 +106,85 @@ variable "agent_identity_secret" {
     error_message = "agent_identity_secret \"${var.agent_identity_secret}\" is not a Kubernetes object name (a DNS subdomain: lowercase letters, digits, '-' and '.')."
   }
 }
+
+variable "gateway_service_account_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the gateway's ServiceAccount, meshfed-gateway, such as a workload identity binding (eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account, azure.workload.identity/client-id). Changing them rolls the gateway's pods."
+
+  validation {
+    condition     = alltrue([for k in keys(var.gateway_service_account_annotations) : can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])
+    error_message = "gateway_service_account_annotations ${jsonencode([for k in keys(var.gateway_service_account_annotations) : k if !can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])} are not annotation names: use NAME or PREFIX/NAME, NAME at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, PREFIX a DNS subdomain, for example \"example.com/team\"."
+  }
+}
+
+variable "gateway_pod_labels" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Labels added to the gateway's pods (not to its Deployment's selector), such as azure.workload.identity/use = \"true\" for Azure Workload Identity. The chart's own labels (app.kubernetes.io/name, component, part-of) cannot be set."
+
+  validation {
+    condition     = alltrue([for k, v in var.gateway_pod_labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])
+    error_message = "gateway_pod_labels ${jsonencode({ for k, v in var.gateway_pod_labels : k => v if !(can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))) })} are not Kubernetes labels: keys are NAME or PREFIX/NAME (NAME at most 63 letters, digits, '-', '_' or '.', PREFIX a lowercase DNS subdomain), values at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, or empty."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.gateway_pod_labels), ["app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"])) == 0
+    error_message = "gateway_pod_labels sets ${jsonencode(setintersection(keys(var.gateway_pod_labels), ["app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"]))}, which the chart sets on the gateway pods itself (app.kubernetes.io/name selects them): remove it."
+  }
+}
+
+variable "gateway_pod_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the gateway's pods."
+
+  validation {
+    condition     = alltrue([for k in keys(var.gateway_pod_annotations) : can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])
+    error_message = "gateway_pod_annotations ${jsonencode([for k in keys(var.gateway_pod_annotations) : k if !can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])} are not annotation names: use NAME or PREFIX/NAME, NAME at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, PREFIX a DNS subdomain, for example \"example.com/team\"."
+  }
+}
+
+variable "agent_service_account_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the agent's ServiceAccount, meshfed-agent. Changing them rolls the agent's pods."
+
+  validation {
+    condition     = alltrue([for k in keys(var.agent_service_account_annotations) : can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])
+    error_message = "agent_service_account_annotations ${jsonencode([for k in keys(var.agent_service_account_annotations) : k if !can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])} are not annotation names: use NAME or PREFIX/NAME, NAME at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, PREFIX a DNS subdomain, for example \"example.com/team\"."
+  }
+}
+
+variable "agent_pod_labels" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Labels added to the agent's pods (not to its Deployment's selector). The chart's own labels (app.kubernetes.io/name, component, part-of) cannot be set."
+
+  validation {
+    condition     = alltrue([for k, v in var.agent_pod_labels : can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))])
+    error_message = "agent_pod_labels ${jsonencode({ for k, v in var.agent_pod_labels : k => v if !(can(regex("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k)) && can(regex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", v))) })} are not Kubernetes labels: keys are NAME or PREFIX/NAME (NAME at most 63 letters, digits, '-', '_' or '.', PREFIX a lowercase DNS subdomain), values at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, or empty."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.agent_pod_labels), ["app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"])) == 0
+    error_message = "agent_pod_labels sets ${jsonencode(setintersection(keys(var.agent_pod_labels), ["app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of"]))}, which the chart sets on the agent pods itself (app.kubernetes.io/name selects them): remove it."
+  }
+}
+
+variable "agent_pod_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the agent's pods."
+
+  validation {
+    condition     = alltrue([for k in keys(var.agent_pod_annotations) : can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])
+    error_message = "agent_pod_annotations ${jsonencode([for k in keys(var.agent_pod_annotations) : k if !can(regex("(?i)^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", k))])} are not annotation names: use NAME or PREFIX/NAME, NAME at most 63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, PREFIX a DNS subdomain, for example \"example.com/team\"."
+  }
+}

@@ -81,6 +81,8 @@ module "install" {
   wait                 = var.wait
   timeout              = var.timeout
 
+  # GKE Workload Identity: the metadata server gives pods of an annotated
+  # ServiceAccount the Google service account's tokens.
   gateway_service_account_annotations = var.create_plugin_identity ? {
     "iam.gke.io/gcp-service-account" = google_service_account.plugin[0].email
   } : {}

@@ -9,7 +9,6 @@ locals {
 
   # Object names fixed by the chart (deploy/objects.go).
   gateway_service_account = "meshfed-gateway"
-  gateway_deployment      = "meshfed-gateway"
   inbound_service         = "meshfed-gateway-inbound"
 
   namespace = var.create_namespace ? kubernetes_namespace_v1.this[0].metadata[0].name : var.namespace
@@ -32,6 +31,13 @@ module "values" {
   service_annotations     = var.service_annotations
   gateway_identity_secret = var.gateway_identity_secret
   agent_identity_secret   = var.agent_identity_secret
+
+  gateway_service_account_annotations = var.gateway_service_account_annotations
+  gateway_pod_labels                  = var.gateway_pod_labels
+  gateway_pod_annotations             = var.gateway_pod_annotations
+  agent_service_account_annotations   = var.agent_service_account_annotations
+  agent_pod_labels                    = var.agent_pod_labels
+  agent_pod_annotations               = var.agent_pod_annotations
 }
 
 resource "kubernetes_namespace_v1" "this" {
@@ -94,49 +100,6 @@ resource "helm_release" "this" {
 
   # The pods mount the identity Secrets: create them first.
   depends_on = [kubernetes_secret_v1.gateway_identity, kubernetes_secret_v1.agent_identity]
-}
-
-# The chart has no value for ServiceAccount annotations, so the workload
-# identity annotations (IRSA, GKE, Azure) are applied to the chart's
-# ServiceAccount with server-side apply under a field manager of their own;
-# Helm upgrades leave them alone.
-resource "kubernetes_annotations" "gateway_service_account" {
-  count = length(var.gateway_service_account_annotations) == 0 ? 0 : 1
-
-  api_version   = "v1"
-  kind          = "ServiceAccount"
-  field_manager = "meshfed-terraform"
-  force         = true
-
-  metadata {
-    name      = local.gateway_service_account
-    namespace = local.namespace
-  }
-  annotations = var.gateway_service_account_annotations
-
-  depends_on = [helm_release.this]
-}
-
-# Identity webhooks act when a pod is created, so pods that started before
-# the annotations must be replaced: a pod-template annotation derived from
-# them rolls the gateway Deployment whenever they change.
-resource "kubernetes_annotations" "gateway_rollout" {
-  count = length(var.gateway_service_account_annotations) == 0 ? 0 : 1
-
-  api_version   = "apps/v1"
-  kind          = "Deployment"
-  field_manager = "meshfed-terraform"
-  force         = true
-
-  metadata {
-    name      = local.gateway_deployment
-    namespace = local.namespace
-  }
-  template_annotations = {
-    "meshfed.io/service-account-annotations" = sha256(jsonencode(var.gateway_service_account_annotations))
-  }
-
-  depends_on = [kubernetes_annotations.gateway_service_account]
 }
 
 data "kubernetes_service_v1" "inbound" {

@@ -158,6 +158,41 @@ variable "gateway_service_account_annotations" {
   description = "Annotations of the gateway's ServiceAccount, meshfed-gateway, such as a workload identity binding (eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account, azure.workload.identity/client-id). Changing them rolls the gateway's pods."
 }
 
+variable "gateway_pod_labels" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Labels added to the gateway's pods (not to its Deployment's selector), such as azure.workload.identity/use = \"true\" for Azure Workload Identity. The chart's own labels (app.kubernetes.io/name, component, part-of) cannot be set."
+}
+
+variable "gateway_pod_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the gateway's pods."
+}
+
+variable "agent_service_account_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the agent's ServiceAccount, meshfed-agent. Changing them rolls the agent's pods."
+}
+
+variable "agent_pod_labels" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Labels added to the agent's pods (not to its Deployment's selector). The chart's own labels (app.kubernetes.io/name, component, part-of) cannot be set."
+}
+
+variable "agent_pod_annotations" {
+  type        = map(string)
+  default     = {}
+  nullable    = false
+  description = "Annotations of the agent's pods."
+}
+
 variable "helm_values" {
   type        = list(string)
   default     = []

@@ -29,6 +29,13 @@ module "values" {
     "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type" = "ip"
     "service.beta.kubernetes.io/aws-load-balancer-scheme"          = "internal"
   }
+  # The provider plugins' AWS identity (IRSA) on the gateway's ServiceAccount.
+  gateway_service_account_annotations = {
+    "eks.amazonaws.com/role-arn" = "arn:aws:iam::123456789012:role/meshfed-east-plugin"
+  }
+  agent_pod_labels = {
+    "example.org/team" = "platform"
+  }
 }
 
 output "values_yaml" {

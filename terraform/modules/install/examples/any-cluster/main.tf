@@ -70,6 +70,11 @@ module "meshfed" {
   # No cloud load balancer here: expose the inbound port on every node.
   service_type      = "NodePort"
   gateway_advertise = ["gw.dc-1.example.org:15443"]
+  # Let Prometheus scrape the gateway's admin port (/metrics).
+  gateway_pod_annotations = {
+    "prometheus.io/scrape" = "true"
+    "prometheus.io/port"   = "15021"
+  }
   helm_values = [yamlencode({
     agent = { replicas = 1 }
   })]
