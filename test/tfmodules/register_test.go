@@ -177,7 +177,7 @@ module "bad" {
 }
 
 // TestRegisterModuleInitFromMirror installs the meshfed provider the way
-// docs/terraform-modules.md says a configuration that also needs registry
+// docs/terraform.md says a configuration that also needs registry
 // providers must (a filesystem mirror holding it as version 0.1.0, since
 // `terraform init` does not skip dev_overrides providers), and checks that
 // `terraform init` resolves the modules' pin "= 0.1.0" from it.

@@ -1,5 +1,5 @@
 # meshfed on an existing EKS cluster, from nothing to a registered cluster
-# (docs/terraform-modules.md walks through it):
+# (docs/terraform.md walks through it):
 #
 #   meshfed ca init --trust-domain east.example.org --dir east-ca
 #   meshfed ca issue --dir east-ca --spiffe-id spiffe://east.example.org/meshfed/gateway/east/gw --out gw

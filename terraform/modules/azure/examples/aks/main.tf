@@ -1,5 +1,5 @@
 # meshfed on an existing AKS cluster (OIDC issuer and workload identity
-# enabled), from nothing to a registered cluster; docs/terraform-modules.md
+# enabled), from nothing to a registered cluster; docs/terraform.md
 # walks through it.
 
 terraform {

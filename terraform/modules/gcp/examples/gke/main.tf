@@ -1,5 +1,5 @@
 # meshfed on an existing GKE cluster (Workload Identity enabled), from
-# nothing to a registered cluster; docs/terraform-modules.md walks through
+# nothing to a registered cluster; docs/terraform.md walks through
 # it. The gateway's internal load balancer gets a reserved static address,
 # so the cluster is registered with its final gateway address in one apply.
 
