@@ -277,7 +277,13 @@ func gatewayDeployment(v Values) *appsv1.Deployment {
 			Image:           v.Image,
 			ImagePullPolicy: v.ImagePullPolicy,
 			Command:         []string{"meshfed"},
-			Args:            []string{"gateway", "--config", configDir + "/" + gatewayConfig},
+			// Replicas share the gateway's name and SVID; each registers
+			// its presence under its pod name.
+			Args: []string{"gateway", "--config", configDir + "/" + gatewayConfig, "--instance", "$(POD_NAME)"},
+			Env: []corev1.EnvVar{{
+				Name:      "POD_NAME",
+				ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+			}},
 			Ports: []corev1.ContainerPort{
 				{Name: "inbound", ContainerPort: v.Gateway.InboundPort, Protocol: corev1.ProtocolTCP},
 				{Name: "outbound", ContainerPort: OutboundPort, Protocol: corev1.ProtocolTCP},

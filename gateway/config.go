@@ -39,6 +39,12 @@ type Config struct {
 	// Name is the gateway's name within its cluster; its SPIFFE ID must
 	// be spiffe://TD/meshfed/gateway/CLUSTER/NAME. Default "gw".
 	Name string `json:"name,omitempty"`
+	// Instance tells replicas of this gateway apart (they share Name and
+	// the SVID): each registers its presence as NAME.INSTANCE, so one
+	// replica stopping does not take the others' presence with it. Give
+	// each replica its own, e.g. the pod name (--instance $(POD_NAME));
+	// empty for a single instance.
+	Instance string `json:"instance,omitempty"`
 	// DataDir holds the last control-plane snapshot (snapshot.pb), so a
 	// gateway restarted while the control plane is down still serves.
 	DataDir string `json:"data_dir"`
@@ -349,6 +355,9 @@ func (c *Config) Validate() error {
 	}
 	if !schema.IsDNSLabel(c.Name) {
 		bad("name", c.Name, "is not a DNS-1123 label")
+	}
+	if c.Instance != "" && !schema.IsDNSLabel(c.Instance) {
+		bad("instance", c.Instance, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")
 	}
 	if k := c.Kubernetes; k != nil {
 		for _, label := range strings.Split(k.ClusterDomain, ".") {

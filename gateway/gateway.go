@@ -507,7 +507,7 @@ func (g *Gateway) register(ctx context.Context) {
 	wait := &backoff.Exponential{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		resp, err := g.cp.Gateway.Register(ctx, &meshfedv1.RegisterRequest{
-			Cluster: g.cfg.Cluster, Gateway: g.cfg.Name, Addresses: g.advertise(), TtlSeconds: leaseTTL,
+			Cluster: g.cfg.Cluster, Gateway: g.cfg.Name, Instance: g.cfg.Instance, Addresses: g.advertise(), TtlSeconds: leaseTTL,
 		})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -530,7 +530,7 @@ func (g *Gateway) register(ctx context.Context) {
 				return
 			case <-time.After(ttl / 3):
 			}
-			if _, err := g.cp.Gateway.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Cluster: g.cfg.Cluster, Gateway: g.cfg.Name}); err != nil {
+			if _, err := g.cp.Gateway.Heartbeat(ctx, &meshfedv1.HeartbeatRequest{Cluster: g.cfg.Cluster, Gateway: g.cfg.Name, Instance: g.cfg.Instance}); err != nil {
 				if ctx.Err() == nil {
 					g.log.Debug("heartbeat failed; registering again", "error", err)
 				}

@@ -200,7 +200,7 @@ func sortedPresence(m map[string]*meshfedv1.Presence) []*meshfedv1.Presence {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		return out[i].GetCluster()+"/"+out[i].GetGateway() < out[j].GetCluster()+"/"+out[j].GetGateway()
+		return out[i].GetCluster()+"/"+schema.PresenceName(out[i].GetGateway(), out[i].GetInstance()) < out[j].GetCluster()+"/"+schema.PresenceName(out[j].GetGateway(), out[j].GetInstance())
 	})
 	return out
 }

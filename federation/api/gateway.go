@@ -79,6 +79,11 @@ func (g *Gateway) Register(ctx context.Context, req *meshfedv1.RegisterRequest) 
 	if !id.Admin && id.Gateway != req.GetGateway() {
 		return nil, status.Errorf(codes.PermissionDenied, "%s may not register as gateway %q", id, req.GetGateway())
 	}
+	if in := req.GetInstance(); in != "" {
+		if err := schema.ValidateName("gateway "+req.GetGateway(), "instance", in); err != nil {
+			return nil, toStatus(err)
+		}
+	}
 	if len(req.GetAddresses()) > schema.MaxGatewayAddrs {
 		return nil, invalid("gateway %q: %d addresses is more than the %d allowed", req.GetGateway(), len(req.GetAddresses()), schema.MaxGatewayAddrs)
 	}
@@ -94,7 +99,7 @@ func (g *Gateway) Register(ctx context.Context, req *meshfedv1.RegisterRequest) 
 	case ttl < MinLeaseTTL || ttl > MaxLeaseTTL:
 		return nil, invalid("ttl_seconds %d is outside %d-%d", ttl, MinLeaseTTL, MaxLeaseTTL)
 	}
-	p := &meshfedv1.Presence{Cluster: req.GetCluster(), Gateway: req.GetGateway(), Addresses: req.GetAddresses()}
+	p := &meshfedv1.Presence{Cluster: req.GetCluster(), Gateway: req.GetGateway(), Instance: req.GetInstance(), Addresses: req.GetAddresses()}
 	if !id.ID.IsZero() {
 		p.SpiffeId = id.ID.String()
 	}
@@ -117,7 +122,12 @@ func (g *Gateway) Heartbeat(ctx context.Context, req *meshfedv1.HeartbeatRequest
 	if !id.Admin && id.Gateway != req.GetGateway() {
 		return nil, status.Errorf(codes.PermissionDenied, "%s may not heartbeat for gateway %q", id, req.GetGateway())
 	}
-	ttl, err := g.store.Heartbeat(ctx, req.GetCluster(), req.GetGateway())
+	if in := req.GetInstance(); in != "" {
+		if err := schema.ValidateName("gateway "+req.GetGateway(), "instance", in); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	ttl, err := g.store.Heartbeat(ctx, req.GetCluster(), schema.PresenceName(req.GetGateway(), req.GetInstance()))
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -58,7 +58,7 @@ func (s *State) Apply(resp *meshfedv1.WatchResponse) error {
 			s.Clusters[c.GetName()] = c
 		}
 		for _, p := range snap.GetPresence() {
-			s.Presence[p.GetCluster()+"/"+p.GetGateway()] = p
+			s.Presence[p.GetCluster()+"/"+schema.PresenceName(p.GetGateway(), p.GetInstance())] = p
 		}
 		for _, i := range snap.GetImports() {
 			s.Imports[i.GetNamespace()+"/"+i.GetName()] = i

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/controlplane"
 	"github.com/meshfed/meshfed/federation/controlplane/controlplanetest"
+	"github.com/meshfed/meshfed/federation/schema"
 	"github.com/meshfed/meshfed/internal/devca"
 	"github.com/meshfed/meshfed/internal/etcdtest"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
@@ -176,6 +178,35 @@ func TestAuthentication(t *testing.T) {
 			_, err = stream.Recv()
 		}
 		wantCode(t, err, codes.Unauthenticated, "")
+	})
+	t.Run("replicas of one gateway register as instances", func(t *testing.T) {
+		gw := gatewayConn(t, r, caA, gwID(t, "a.test", "a", "gw2"))
+		for _, in := range []string{"pod-1", "pod-2"} {
+			if _, err := gw.Gateway.Register(ctx(t), &meshfedv1.RegisterRequest{Cluster: "a", Gateway: "gw2", Instance: in, Addresses: []string{"127.0.0.1:15443"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl, err := admin.Admin.GetCluster(ctx(t), &meshfedv1.GetClusterRequest{Name: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range cl.GetGateways() {
+			if p.GetGateway() == "gw2" {
+				names = append(names, schema.PresenceName(p.GetGateway(), p.GetInstance()))
+			}
+		}
+		sort.Strings(names)
+		if strings.Join(names, ",") != "gw2.pod-1,gw2.pod-2" {
+			t.Fatalf("presence of gw2 = %v, want both instances", names)
+		}
+		if _, err := gw.Gateway.Heartbeat(ctx(t), &meshfedv1.HeartbeatRequest{Cluster: "a", Gateway: "gw2", Instance: "pod-2"}); err != nil {
+			t.Fatalf("heartbeat of an instance: %v", err)
+		}
+		_, err = gw.Gateway.Heartbeat(ctx(t), &meshfedv1.HeartbeatRequest{Cluster: "a", Gateway: "gw2", Instance: "pod-3"})
+		wantCode(t, err, codes.NotFound, "")
+		_, err = gw.Gateway.Register(ctx(t), &meshfedv1.RegisterRequest{Cluster: "a", Gateway: "gw2", Instance: "Pod_1"})
+		wantCode(t, err, codes.InvalidArgument, `instance "Pod_1"`)
 	})
 	t.Run("gateway may act for its own cluster only", func(t *testing.T) {
 		gw := gatewayConn(t, r, caA, gwID(t, "a.test", "a", "gw1"))

@@ -190,3 +190,14 @@ func isHostName(s string) bool {
 	}
 	return true
 }
+
+// PresenceName is the name a gateway replica registers under within its
+// cluster: the gateway's name, or "gateway.instance" for a replica with
+// an instance name (a dot cannot occur in either DNS label, so the two
+// never collide).
+func PresenceName(gateway, instance string) string {
+	if instance == "" {
+		return gateway
+	}
+	return gateway + "." + instance
+}

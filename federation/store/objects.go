@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshfed/meshfed/federation/schema"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -87,7 +88,7 @@ func (s *Store) Register(ctx context.Context, p *meshfedv1.Presence, ttlSeconds 
 		return 0, fmt.Errorf("store: encode presence: %w", err)
 	}
 	resp, err := s.kv.Txn(ctx).If(clusterExists(p.GetCluster())).
-		Then(clientv3.OpPut(presenceKey(p.GetCluster(), p.GetGateway()), string(value), clientv3.WithLease(lease.ID))).Commit()
+		Then(clientv3.OpPut(presenceKey(p.GetCluster(), schema.PresenceName(p.GetGateway(), p.GetInstance())), string(value), clientv3.WithLease(lease.ID))).Commit()
 	if err == nil && !resp.Succeeded {
 		err = fmt.Errorf("cluster %q: %w", p.GetCluster(), ErrNoCluster)
 	}
@@ -99,8 +100,9 @@ func (s *Store) Register(ctx context.Context, p *meshfedv1.Presence, ttlSeconds 
 	return lease.ID, nil
 }
 
-// Heartbeat renews the lease of a registered gateway. ErrNotFound means
-// the presence key or its lease is gone: the gateway must register again.
+// Heartbeat renews the lease of a registered gateway (gateway is its
+// schema.PresenceName). ErrNotFound means the presence key or its lease
+// is gone: the gateway must register again.
 func (s *Store) Heartbeat(ctx context.Context, cluster, gateway string) (ttl int64, err error) {
 	defer s.timed("heartbeat")()
 	resp, err := s.kv.Get(ctx, presenceKey(cluster, gateway))

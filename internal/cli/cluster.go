@@ -223,7 +223,7 @@ func clusterDetail(w io.Writer, resp *meshfedv1.GetClusterResponse, now time.Tim
 	row(w, "Live gateways:")
 	row(w, "  GATEWAY", "SPIFFE ID", "ADDRESSES", "REGISTERED")
 	for _, g := range resp.GetGateways() {
-		row(w, "  "+g.GetGateway(), g.GetSpiffeId(), orNone(strings.Join(g.GetAddresses(), ",")), age(g.GetRegisteredAt(), now))
+		row(w, "  "+schema.PresenceName(g.GetGateway(), g.GetInstance()), g.GetSpiffeId(), orNone(strings.Join(g.GetAddresses(), ",")), age(g.GetRegisteredAt(), now))
 	}
 }
 

@@ -88,6 +88,7 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 			}
 			set("cluster", &cfg.Cluster, over.Cluster)
 			set("name", &cfg.Name, over.Name)
+			set("instance", &cfg.Instance, over.Instance)
 			set("data-dir", &cfg.DataDir, over.DataDir)
 			set("controlplane", &cfg.ControlPlane.Address, over.ControlPlane.Address)
 			set("controlplane-ca", &cfg.ControlPlane.CA, over.ControlPlane.CA)
@@ -134,6 +135,7 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 	f.StringVar(&configFile, "config", "", "gateway config file (YAML)")
 	f.StringVar(&over.Cluster, "cluster", "", "this gateway's cluster")
 	f.StringVar(&over.Name, "name", gateway.DefaultName, "this gateway's name within its cluster (its SVID must be spiffe://TD/meshfed/gateway/CLUSTER/NAME)")
+	f.StringVar(&over.Instance, "instance", "", "this replica's instance name when several run as one gateway (e.g. the pod name); each registers as NAME.INSTANCE")
 	f.StringVar(&over.DataDir, "data-dir", "", "where the last control-plane snapshot is kept (default USER_CACHE_DIR/meshfed/gateway-CLUSTER)")
 	f.StringVar(&cpConfig, "controlplane-config", "", "take the control plane's address, CA and SPIFFE ID from this meshfed.yaml (its credentials are not used)")
 	f.StringVar(&over.ControlPlane.Address, "controlplane", "", "control plane gRPC address (host:port)")

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/meshfed/meshfed/federation/schema"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
 )
 
@@ -122,7 +123,7 @@ func clusterDataToModel(got *meshfedv1.GetClusterResponse) clusterDataModel {
 	}
 	for _, g := range got.GetGateways() {
 		m.Gateways = append(m.Gateways, gatewayModel{
-			Name:         types.StringValue(g.GetGateway()),
+			Name:         types.StringValue(schema.PresenceName(g.GetGateway(), g.GetInstance())),
 			SPIFFEID:     types.StringValue(g.GetSpiffeId()),
 			Addresses:    types.ListValueMust(types.StringType, stringValues(g.GetAddresses())),
 			RegisteredAt: timeString(g.GetRegisteredAt()),

@@ -83,11 +83,14 @@ func (Change_Kind) EnumDescriptor() ([]byte, []int) {
 }
 
 type RegisterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Gateway       string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Addresses     []string               `protobuf:"bytes,3,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	TtlSeconds    int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"` // lease TTL; 0 means the server default (10 s)
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Cluster    string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Gateway    string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Addresses  []string               `protobuf:"bytes,3,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	TtlSeconds int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"` // lease TTL; 0 means the server default (10 s)
+	// instance names this replica of the gateway (a DNS-1123 label, e.g.
+	// the pod name); empty for a single instance.
+	Instance      string `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,6 +153,13 @@ func (x *RegisterRequest) GetTtlSeconds() int64 {
 	return 0
 }
 
+func (x *RegisterRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
 type RegisterResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LeaseId       int64                  `protobuf:"varint,1,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
@@ -206,6 +216,7 @@ type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Cluster       string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	Gateway       string                 `protobuf:"bytes,2,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Instance      string                 `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"` // as registered
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -250,6 +261,13 @@ func (x *HeartbeatRequest) GetCluster() string {
 func (x *HeartbeatRequest) GetGateway() string {
 	if x != nil {
 		return x.Gateway
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetInstance() string {
+	if x != nil {
+		return x.Instance
 	}
 	return ""
 }
@@ -719,7 +737,8 @@ type Change struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Kind    Change_Kind            `protobuf:"varint,1,opt,name=kind,proto3,enum=meshfed.v1.Change_Kind" json:"kind,omitempty"`
 	Deleted bool                   `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
-	// key names the object within its kind: cluster name, "cluster/gateway",
+	// key names the object within its kind: cluster name, "cluster/gateway"
+	// (or "cluster/gateway.instance" for a replica with an instance name),
 	// "namespace/name", trust domain, "namespace/name/kind", or for a drain
 	// "cluster/namespace/name" ("cluster//" for a cluster-wide drain).
 	Key      string    `protobuf:"bytes,3,opt,name=key,proto3" json:"key,omitempty"`
@@ -904,20 +923,22 @@ var File_meshfed_v1_gateway_proto protoreflect.FileDescriptor
 const file_meshfed_v1_gateway_proto_rawDesc = "" +
 	"\n" +
 	"\x18meshfed/v1/gateway.proto\x12\n" +
-	"meshfed.v1\x1a\x16meshfed/v1/types.proto\"\x84\x01\n" +
+	"meshfed.v1\x1a\x16meshfed/v1/types.proto\"\xa0\x01\n" +
 	"\x0fRegisterRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1c\n" +
 	"\taddresses\x18\x03 \x03(\tR\taddresses\x12\x1f\n" +
 	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
-	"ttlSeconds\"N\n" +
+	"ttlSeconds\x12\x1a\n" +
+	"\binstance\x18\x05 \x01(\tR\binstance\"N\n" +
 	"\x10RegisterResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\x03R\aleaseId\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
-	"ttlSeconds\"F\n" +
+	"ttlSeconds\"b\n" +
 	"\x10HeartbeatRequest\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x18\n" +
-	"\agateway\x18\x02 \x01(\tR\agateway\"4\n" +
+	"\agateway\x18\x02 \x01(\tR\agateway\x12\x1a\n" +
+	"\binstance\x18\x03 \x01(\tR\binstance\"4\n" +
 	"\x11HeartbeatResponse\x12\x1f\n" +
 	"\vttl_seconds\x18\x01 \x01(\x03R\n" +
 	"ttlSeconds\"\x81\x01\n" +
