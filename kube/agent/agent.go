@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -171,6 +172,8 @@ type Agent struct {
 
 	leading atomic.Bool
 	synced  atomic.Bool
+	// firstState is set once the term's control-plane state arrived.
+	firstState atomic.Bool
 
 	// Set per leadership term by lead.
 	res       mcsapi.Resources
@@ -303,9 +306,9 @@ func (a *Agent) campaign(ctx context.Context) error {
 }
 
 // lead runs the controllers until ctx ends (the term is over).
-func (a *Agent) lead(ctx context.Context) error {
-	version, err := mcsapi.DiscoverVersion(a.kube.Discovery(), a.cfg.MCSVersion)
-	if err != nil {
+func (a *Agent) lead(term context.Context) error {
+	version, err := a.discoverVersion(term)
+	if err != nil || term.Err() != nil {
 		return err
 	}
 	a.res = mcsapi.ResourcesFor(version)
@@ -313,19 +316,29 @@ func (a *Agent) lead(ctx context.Context) error {
 	a.synced.Store(false)
 	a.state = client.NewState()
 	a.published = map[string]*meshfedv1.Export{}
+	a.firstState.Store(false)
 	a.ports = newAllocator(a.cfg.ImportPorts)
 	limiter := func() workqueue.TypedRateLimiter[string] {
 		return workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second)
 	}
 	a.exportQ = workqueue.NewTypedRateLimitingQueueWithConfig(limiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "exports"})
 	a.importQ = workqueue.NewTypedRateLimitingQueueWithConfig(limiter(), workqueue.TypedRateLimitingQueueConfig[string]{Name: "imports"})
-	defer a.exportQ.ShutDown()
-	defer a.importQ.ShutDown()
 
+	// ctx ends with the term or when the control-plane watch gives up;
+	// everything below is started with it, and the deferred function
+	// stops it in order: cancel, queues, workers, informers.
+	ctx, cancel := context.WithCancel(term)
 	kinf := informers.NewSharedInformerFactory(a.kube, a.cfg.Resync)
 	dinf := dynamicinformer.NewDynamicSharedInformerFactory(a.dyn, a.cfg.Resync)
-	defer kinf.Shutdown()
-	defer dinf.Shutdown()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		a.exportQ.ShutDown()
+		a.importQ.ShutDown()
+		wg.Wait()
+		kinf.Shutdown()
+		dinf.Shutdown()
+	}()
 	a.exports = dinf.ForResource(a.res.Exports).Informer()
 	a.imports = dinf.ForResource(a.res.Imports).Informer()
 	svcInf := kinf.Core().V1().Services()
@@ -341,7 +354,7 @@ func (a *Agent) lead(ctx context.Context) error {
 	dinf.Start(ctx.Done())
 	for _, s := range []cache.InformerSynced{a.exports.HasSynced, a.imports.HasSynced, svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nsInf.Informer().HasSynced} {
 		if !cache.WaitForCacheSync(ctx.Done(), s) {
-			return ctx.Err()
+			return nil
 		}
 	}
 	// Ports held by imports from an earlier term stay theirs.
@@ -358,12 +371,9 @@ func (a *Agent) lead(ctx context.Context) error {
 		a.exportQ.Add(key)
 	}
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	firstState := make(chan struct{})
 	var once sync.Once
+	watchErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -371,14 +381,19 @@ func (a *Agent) lead(ctx context.Context) error {
 			Cluster: a.cfg.Cluster, Clients: a.cfg.ControlPlane, State: a.state, Lock: &a.stateMu,
 			OnUpdate: func(resp *meshfedv1.WatchResponse) {
 				a.onState(resp)
-				once.Do(func() { close(firstState) })
+				once.Do(func() {
+					a.firstState.Store(true)
+					close(firstState)
+				})
 			},
 			OnError: func(replica int, err error) {
 				a.log.Warn("control plane watch failed; retrying", "replica", replica, "error", err)
 			},
 		})
 		if err != nil && ctx.Err() == nil {
-			a.log.Error("control plane watch stopped", "error", err)
+			// PermissionDenied (a wrong SVID) or a control plane whose
+			// history went backwards: give the term up, with the reason.
+			watchErr <- fmt.Errorf("agent: the control plane's watch stopped: %w", err)
 			cancel()
 		}
 	}()
@@ -395,20 +410,43 @@ func (a *Agent) lead(ctx context.Context) error {
 	// would look withdrawn.
 	select {
 	case <-firstState:
+		for _, obj := range a.imports.GetStore().List() {
+			if si, err := toImport(obj); err == nil && mcsapi.Managed(si) {
+				a.importQ.Add(si.Namespace + "/" + si.Name)
+			}
+		}
+		run(a.importQ, "import", a.syncImport)
+		a.synced.Store(true)
+		<-ctx.Done()
 	case <-ctx.Done():
+	}
+	a.synced.Store(false)
+	select {
+	case err := <-watchErr:
+		return err
+	default:
 		return nil
 	}
-	for _, obj := range a.imports.GetStore().List() {
-		if si, err := toImport(obj); err == nil && mcsapi.Managed(si) {
-			a.importQ.Add(si.Namespace + "/" + si.Name)
+}
+
+// discoverVersion finds the MCS API version the CRDs serve, retrying
+// while the API server cannot answer (a term often starts right after an
+// outage); it fails at once when the API is simply not served.
+func (a *Agent) discoverVersion(ctx context.Context) (string, error) {
+	wait := 500 * time.Millisecond
+	for {
+		version, err := mcsapi.DiscoverVersion(a.kube.Discovery(), a.cfg.MCSVersion)
+		if err == nil || errors.Is(err, mcsapi.ErrNotServed) {
+			return version, err
 		}
+		a.log.Warn("cannot ask the API server which MCS API versions it serves; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return "", nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
 	}
-	run(a.importQ, "import", a.syncImport)
-	a.synced.Store(true)
-	<-ctx.Done()
-	a.exportQ.ShutDown()
-	a.importQ.ShutDown()
-	return nil
 }
 
 // process handles one key; it returns false once the queue shuts down.
@@ -466,8 +504,12 @@ func (a *Agent) onState(resp *meshfedv1.WatchResponse) {
 			a.importQ.Add(c.GetKey())
 			a.exportQ.Add(c.GetKey())
 		case meshfedv1.Change_KIND_CLUSTER:
-			// A cluster removed from the clusterset takes its exports.
+			// A cluster removed from the clusterset takes its exports
+			// (this cluster's too, if it is added back: re-publish).
 			a.enqueueAllImports()
+			for _, key := range a.exports.GetStore().ListKeys() {
+				a.exportQ.Add(key)
+			}
 		}
 	}
 }
@@ -528,11 +570,25 @@ func (a *Agent) addHandlers(svcs, slices, nss cache.SharedIndexInformer) {
 			a.log.Error("adding an event handler", "error", err)
 		}
 	}
-	mustAdd(a.exports, handler(func(obj any) {
+	exportKey := func(obj any) {
 		if m, ok := obj.(metav1.Object); ok {
 			a.exportQ.Add(m.GetNamespace() + "/" + m.GetName())
 		}
-	}))
+	}
+	exports := handler(exportKey)
+	exports.UpdateFunc = func(old, obj any) {
+		// The agent's own status writes come back as updates: only what
+		// the agent reads (annotations, finalizers, deletion) matters.
+		// A resync (same resourceVersion) still reconciles.
+		o, ok1 := old.(metav1.Object)
+		n, ok2 := obj.(metav1.Object)
+		if ok1 && ok2 && o.GetResourceVersion() != n.GetResourceVersion() && o.GetGeneration() == n.GetGeneration() && equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) &&
+			equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) && (o.GetDeletionTimestamp() == nil) == (n.GetDeletionTimestamp() == nil) {
+			return
+		}
+		exportKey(obj)
+	}
+	mustAdd(a.exports, exports)
 	mustAdd(a.imports, handler(func(obj any) {
 		if m, ok := obj.(metav1.Object); ok && mcsapi.Managed(m) {
 			a.importQ.Add(m.GetNamespace() + "/" + m.GetName())

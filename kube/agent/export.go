@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -35,8 +37,13 @@ type invalid struct{ reason, message string }
 // control plane.
 func (a *Agent) syncExport(ctx context.Context, key string) error {
 	if key == resetKey {
+		// A new snapshot: the control plane may have lost what was
+		// published (a restore, a cluster removed and added again).
 		a.published = map[string]*meshfedv1.Export{}
 		a.m.exports.Set(0)
+		for _, k := range a.exports.GetStore().ListKeys() {
+			a.exportQ.Add(k)
+		}
 		return nil
 	}
 	ns, name := splitKey(key)
@@ -75,13 +82,14 @@ func (a *Agent) syncExport(ctx context.Context, key string) error {
 	status := se.Status.DeepCopy()
 	exp, bad := a.buildExport(se)
 	if bad != nil {
-		if err := a.withdraw(ctx, ns, name); err != nil {
-			return err
-		}
+		// Say why first: the withdrawal may wait for the control plane.
 		setCond(&status.Conditions, se, condValid, metav1.ConditionFalse, bad.reason, bad.message)
 		setCond(&status.Conditions, se, condReady, metav1.ConditionFalse, string(mcsv1beta1.ServiceExportReasonFailed), "not exported: the ServiceExport is not valid (see the Valid condition)")
 		meta.RemoveStatusCondition(&status.Conditions, condConflict)
-		return a.updateExportStatus(ctx, se, status)
+		if err := a.updateExportStatus(ctx, se, status); err != nil {
+			return err
+		}
+		return a.withdraw(ctx, ns, name)
 	}
 	setCond(&status.Conditions, se, condValid, metav1.ConditionTrue, string(mcsv1beta1.ServiceExportReasonValid), exp.note)
 	if err := a.publish(ctx, exp.Export); err != nil {
@@ -90,7 +98,10 @@ func (a *Agent) syncExport(ctx context.Context, key string) error {
 			setCond(&status.Conditions, se, condReady, metav1.ConditionFalse, string(mcsv1beta1.ServiceExportReasonFailed), "the control plane refused the export: "+refused.msg)
 			return a.updateExportStatus(ctx, se, status)
 		}
-		setCond(&status.Conditions, se, condReady, metav1.ConditionUnknown, string(mcsv1beta1.ServiceExportReasonPending), "publishing to the control plane: "+err.Error())
+		// The gRPC code, not the whole error: a message that changes with
+		// every attempt would rewrite the status (and requeue) each time.
+		setCond(&status.Conditions, se, condReady, metav1.ConditionUnknown, string(mcsv1beta1.ServiceExportReasonPending),
+			"publishing to the control plane failed ("+grpcstatus.Code(err).String()+"); retrying with back-off (the agent's log has the error)")
 		if uerr := a.updateExportStatus(ctx, se, status); uerr != nil {
 			a.log.Warn("updating ServiceExport status", "key", key, "error", uerr)
 		}
@@ -279,6 +290,9 @@ func endpointID(s *discoveryv1.EndpointSlice, ep discoveryv1.Endpoint) string {
 	return ""
 }
 
+// callTimeout bounds each call to the control plane.
+const callTimeout = 10 * time.Second
+
 // refusedError is a control plane's refusal of one export (validation).
 type refusedError struct{ msg string }
 
@@ -295,7 +309,7 @@ func asRefused(err error, target **refusedError) bool {
 // publish upserts e unless it is what was last published.
 func (a *Agent) publish(ctx context.Context, e *meshfedv1.Export) error {
 	key := e.GetNamespace() + "/" + e.GetName()
-	if prev, ok := a.published[key]; ok && proto.Equal(prev, e) {
+	if prev, ok := a.published[key]; ok && proto.Equal(prev, e) && a.stillPublished(key) {
 		return nil
 	}
 	results, err := a.call(ctx, &meshfedv1.PublishExportsRequest{Cluster: a.cfg.Cluster, Upserts: []*meshfedv1.Export{e}})
@@ -310,6 +324,21 @@ func (a *Agent) publish(ctx context.Context, e *meshfedv1.Export) error {
 	a.m.exports.Set(float64(len(a.published)))
 	a.log.Info("published export", "service", key, "ports", len(e.GetPorts()))
 	return nil
+}
+
+// stillPublished reports whether the control plane's state (once it has
+// arrived) still lists this cluster's export of key; if not, the cached
+// publication is stale and the export is sent again.
+func (a *Agent) stillPublished(key string) bool {
+	if !a.firstState.Load() {
+		return true
+	}
+	for _, c := range a.importOf(key).GetClusters() {
+		if c.GetCluster() == a.cfg.Cluster {
+			return true
+		}
+	}
+	return false
 }
 
 // withdraw removes this cluster's export of namespace/name.
@@ -331,7 +360,11 @@ func (a *Agent) withdraw(ctx context.Context, ns, name string) error {
 func (a *Agent) call(ctx context.Context, req *meshfedv1.PublishExportsRequest) ([]*meshfedv1.PublishResult, error) {
 	var last error
 	for _, c := range a.cfg.ControlPlane {
-		resp, err := c.PublishExports(ctx, req)
+		// A deadline per call: one export worker must not hang on a
+		// half-open connection.
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		resp, err := c.PublishExports(cctx, req)
+		cancel()
 		if err == nil {
 			if n := len(resp.GetResults()); n != len(req.GetUpserts())+len(req.GetWithdrawals()) {
 				return nil, fmt.Errorf("control plane answered %d results for %d items", n, len(req.GetUpserts())+len(req.GetWithdrawals()))

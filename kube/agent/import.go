@@ -30,12 +30,18 @@ import (
 // with a hash when that exceeds a DNS label.
 func DerivedName(name string) string { return shorten("mcs-" + name) }
 
-func sliceName(name, cluster, family string) string {
+// SliceName is the name of the derived EndpointSlice of service name
+// from cluster, for an address family: "mcs-NAME-CLUSTER-HASH", the hash
+// of all three keeping names unique where the dashes are ambiguous
+// (service api-eu from cluster west and service api from cluster eu-west).
+func SliceName(name, cluster string, family discoveryv1.AddressType) string {
+	sum := sha256.Sum256([]byte(name + "/" + cluster + "/" + string(family)))
+	h := hex.EncodeToString(sum[:])[:6]
 	n := "mcs-" + name + "-" + cluster
-	if family == string(discoveryv1.AddressTypeIPv6) {
-		n += "-v6"
+	if len(n) > 63-7 {
+		n = n[:63-7]
 	}
-	return shorten(n)
+	return n + "-" + h
 }
 
 // shorten keeps s when it is a valid DNS label length, else cuts it and
@@ -365,10 +371,18 @@ func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshf
 		}
 		ports = append(ports, ep)
 	}
+	// Every slice lists the same gateway endpoints, and kube-proxy merges
+	// endpoints by address across slices: their conditions must agree,
+	// or a cluster without ready endpoints could hide the gateway. The
+	// gateway itself picks a ready cluster per connection.
+	ready := false
+	for _, c := range imp.GetClusters() {
+		ready = ready || c.GetReady() > 0
+	}
 	keep := map[string]bool{}
 	for _, c := range imp.GetClusters() {
 		for fam, list := range byFamily {
-			name := sliceName(imp.GetName(), c.GetCluster(), string(fam))
+			name := SliceName(imp.GetName(), c.GetCluster(), fam)
 			keep[name] = true
 			want := &discoveryv1.EndpointSlice{
 				ObjectMeta: metav1.ObjectMeta{
@@ -385,7 +399,6 @@ func (a *Agent) applySlices(ctx context.Context, svc *corev1.Service, imp *meshf
 				AddressType: fam,
 				Ports:       ports,
 			}
-			ready := c.GetReady() > 0
 			for _, addr := range list {
 				want.Endpoints = append(want.Endpoints, discoveryv1.Endpoint{
 					Addresses:  []string{addr},

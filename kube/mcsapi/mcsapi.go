@@ -10,11 +10,13 @@ package mcsapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -85,6 +87,9 @@ func (l *resourceLister) ServerResourcesForGroupVersion(gv string) (*metav1.APIR
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: gv}, "")
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /apis/%s: %s", gv, resp.Status)
 	}
@@ -114,14 +119,21 @@ func ResourcesFor(version string) Resources {
 // APIVersion is "multicluster.x-k8s.io/VERSION".
 func (r Resources) APIVersion() string { return Group + "/" + r.Version }
 
+// ErrNotServed means the cluster serves no version of the MCS API (as
+// opposed to an API server that could not answer).
+var ErrNotServed = errors.New("MCS API not served")
+
 // DiscoverVersion picks the MCS API version to use: want when set (it must
 // be served), else v1beta1 when served, else v1alpha1.
 func DiscoverVersion(dc ResourceLister, want string) (string, error) {
 	served := map[string]bool{}
 	for _, v := range []string{"v1beta1", "v1alpha1"} {
 		list, err := dc.ServerResourcesForGroupVersion(Group + "/" + v)
-		if err != nil {
+		if apierrors.IsNotFound(err) {
 			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("asking the API server for %s/%s: %w", Group, v, err)
 		}
 		var exports, imports bool
 		for _, r := range list.APIResources {
@@ -134,13 +146,13 @@ func DiscoverVersion(dc ResourceLister, want string) (string, error) {
 	case want != "" && served[want]:
 		return want, nil
 	case want != "":
-		return "", fmt.Errorf("the MCS API version %s/%s is not served by this cluster (install the CRDs with `meshfed install`, or drop --mcs-version)", Group, want)
+		return "", fmt.Errorf("the MCS API version %s/%s is not served by this cluster (install the CRDs with `meshfed install`, or drop --mcs-version): %w", Group, want, ErrNotServed)
 	case served["v1beta1"]:
 		return "v1beta1", nil
 	case served["v1alpha1"]:
 		return "v1alpha1", nil
 	}
-	return "", fmt.Errorf("the cluster serves no ServiceExport/ServiceImport API (%s v1beta1 or v1alpha1): install the MCS CRDs with `meshfed install` first", Group)
+	return "", fmt.Errorf("the cluster serves no ServiceExport/ServiceImport API (%s v1beta1 or v1alpha1): install the MCS CRDs with `meshfed install` first: %w", Group, ErrNotServed)
 }
 
 // Managed reports whether the agent created obj.

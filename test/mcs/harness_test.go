@@ -98,7 +98,11 @@ func ctx(t *testing.T) context.Context {
 type runningAgent struct {
 	*agent.Agent
 	stop func()
-	err  chan error
+	// done is closed when Run returned, with its result in runErr.
+	done   chan struct{}
+	runErr error
+	// expectErr makes stop accept an error from Run.
+	expectErr bool
 }
 
 // startAgent runs an agent for cluster name, calling the control plane
@@ -140,8 +144,11 @@ func (w *world) startAgent(name string, mod func(*agent.Config)) *runningAgent {
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	ra := &runningAgent{Agent: a, err: make(chan error, 1)}
-	go func() { ra.err <- a.Run(runCtx) }()
+	ra := &runningAgent{Agent: a, done: make(chan struct{})}
+	go func() {
+		defer close(ra.done)
+		ra.runErr = a.Run(runCtx)
+	}()
 	var stopped bool
 	ra.stop = func() {
 		if stopped {
@@ -150,9 +157,9 @@ func (w *world) startAgent(name string, mod func(*agent.Config)) *runningAgent {
 		stopped = true
 		cancel()
 		select {
-		case err := <-ra.err:
-			if err != nil {
-				t.Errorf("agent %s: %v", name, err)
+		case <-ra.done:
+			if ra.runErr != nil && !ra.expectErr {
+				t.Errorf("agent %s: %v", name, ra.runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("agent %s did not stop within 30s", name)

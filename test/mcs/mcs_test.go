@@ -112,6 +112,27 @@ func TestScenarios(t *testing.T) {
 		})
 		east.waitCondition(t, "demo", "echo", "Conflict", metav1.ConditionFalse, "NoConflicts", "")
 		checkEchoImport(t, west, []string{"east", "south"})
+
+		// With east at 0 ready and south ready, every derived slice keeps
+		// the gateway ready: kube-proxy merges their endpoints, and the
+		// gateway picks south.
+		east.endpoints(t, "demo", "echo", echoSlicePorts, []string{"z1"}, 1)
+		eventually(t, "west's slices stay ready while south serves", func() error {
+			if n := readyOf(w.controlPlaneImport(t, "demo", "echo"), "east"); n != 0 {
+				return fmt.Errorf("east ready = %d", n)
+			}
+			_, _, sl, err := west.imported(t, "demo", "echo")
+			if err != nil {
+				return err
+			}
+			for _, s := range sl {
+				if len(s.Endpoints) != 1 || !*s.Endpoints[0].Conditions.Ready {
+					return fmt.Errorf("slice %s endpoints %+v", s.Name, s.Endpoints)
+				}
+			}
+			return nil
+		})
+		east.endpoints(t, "demo", "echo", echoSlicePorts, []string{"z1", "z1", "z2"}, 0)
 	})
 
 	t.Run("bad input gets clear conditions and leaves other exports alone", func(t *testing.T) {
@@ -222,7 +243,7 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("the agent restarts and converges without duplicates or orphans", func(t *testing.T) {
 		// west's agents are down. Damage west and withdraw hl in east.
-		if err := west.kube.DiscoveryV1().EndpointSlices("demo").Delete(ctx(t), "mcs-echo-east", metav1.DeleteOptions{}); err != nil {
+		if err := west.kube.DiscoveryV1().EndpointSlices("demo").Delete(ctx(t), agent.SliceName("echo", "east", discoveryv1.AddressTypeIPv4), metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := west.kube.CoreV1().Services("demo").Delete(ctx(t), agent.DerivedName("late"), metav1.DeleteOptions{}); err != nil {
@@ -274,6 +295,22 @@ func TestScenarios(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("an agent whose SVID may not act for its cluster gives up its term", func(t *testing.T) {
+		// east's SVID, configured as south: the control plane refuses the
+		// watch (PermissionDenied), and Run returns saying so instead of
+		// holding a Lease while doing nothing.
+		wrong := w.startAgent("east", func(c *agent.Config) { c.Cluster = "south"; c.LeaseName = "wrong-identity" })
+		wrong.expectErr = true
+		select {
+		case <-wrong.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the agent kept running with a refused identity")
+		}
+		if wrong.runErr == nil || !strings.Contains(wrong.runErr.Error(), "PermissionDenied") {
+			t.Fatalf("Run = %v, want the control plane's PermissionDenied", wrong.runErr)
+		}
 	})
 
 	t.Run("deleting exports cleans everything", func(t *testing.T) {
@@ -346,7 +383,7 @@ func checkEchoImport(t *testing.T, c *cluster, from []string) {
 			return fmt.Errorf("%d EndpointSlices, want one per exporting cluster %v", len(sl), from)
 		}
 		for i, s := range sl {
-			if s.Name != "mcs-echo-"+from[i] || s.Labels[mcsapi.LabelSourceCluster] != from[i] || s.Labels[discoveryv1.LabelServiceName] != svc.Name ||
+			if s.Name != agent.SliceName("echo", from[i], discoveryv1.AddressTypeIPv4) || s.Labels[mcsapi.LabelSourceCluster] != from[i] || s.Labels[discoveryv1.LabelServiceName] != svc.Name ||
 				s.Labels[discoveryv1.LabelManagedBy] == "endpointslice-controller.k8s.io" || len(s.OwnerReferences) != 1 || s.OwnerReferences[0].UID != svc.UID {
 				return fmt.Errorf("EndpointSlice %s labels %v owners %v", s.Name, s.Labels, s.OwnerReferences)
 			}
