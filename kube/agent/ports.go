@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshfed/meshfed/kube/mcsapi"
 )
@@ -44,9 +45,34 @@ func (r PortRange) contains(p int) bool { return p >= r.First && p <= r.Last }
 type allocator struct {
 	r     PortRange
 	owner map[int]string
+	// freed holds ports given back less than portQuarantine ago: nodes
+	// whose kube-proxy still has the old service's rules would send its
+	// connections to the port's next owner.
+	freed map[int]time.Time
+	now   func() time.Time
 }
 
-func newAllocator(r PortRange) *allocator { return &allocator{r: r, owner: map[int]string{}} }
+// portQuarantine is how long a released gateway port stays unused.
+const portQuarantine = 2 * time.Minute
+
+func newAllocator(r PortRange) *allocator {
+	return &allocator{r: r, owner: map[int]string{}, freed: map[int]time.Time{}, now: time.Now}
+}
+
+// free reports whether p can go to svc: unowned (or svc's) and not in
+// quarantine.
+func (a *allocator) free(p int, svc string) bool {
+	if o := a.owner[p]; o != "" {
+		return o == svc
+	}
+	if at, ok := a.freed[p]; ok {
+		if a.now().Sub(at) < portQuarantine {
+			return false
+		}
+		delete(a.freed, p)
+	}
+	return true
+}
 
 // assign returns the ports of svc for keys: a port svc already holds
 // (from have) is kept when it is in range and not held by another
@@ -56,7 +82,7 @@ func newAllocator(r PortRange) *allocator { return &allocator{r: r, owner: map[i
 func (a *allocator) assign(svc string, have mcsapi.GatewayPorts, keys []string) (mcsapi.GatewayPorts, error) {
 	out := mcsapi.GatewayPorts{}
 	for _, k := range keys {
-		if p, ok := have[k]; ok && a.r.contains(p) && (a.owner[p] == "" || a.owner[p] == svc) && !uses(out, p) {
+		if p, ok := have[k]; ok && a.r.contains(p) && (a.owner[p] == svc || a.owner[p] == "") && !uses(out, p) {
 			out[k] = p
 		}
 	}
@@ -65,7 +91,7 @@ func (a *allocator) assign(svc string, have mcsapi.GatewayPorts, keys []string) 
 		if _, ok := out[k]; ok {
 			continue
 		}
-		for next <= a.r.Last && (a.owner[next] != "" && a.owner[next] != svc || uses(out, next)) {
+		for next <= a.r.Last && (!a.free(next, svc) || uses(out, next)) {
 			next++
 		}
 		if next > a.r.Last {
@@ -78,6 +104,7 @@ func (a *allocator) assign(svc string, have mcsapi.GatewayPorts, keys []string) 
 	a.release(svc)
 	for _, p := range out {
 		a.owner[p] = svc
+		delete(a.freed, p)
 	}
 	return out, nil
 }
@@ -92,11 +119,12 @@ func (a *allocator) reserve(svc string, ports mcsapi.GatewayPorts) {
 	}
 }
 
-// release frees every port of svc.
+// release frees every port of svc, into quarantine.
 func (a *allocator) release(svc string) {
 	for p, o := range a.owner {
 		if o == svc {
 			delete(a.owner, p)
+			a.freed[p] = a.now()
 		}
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshfed/meshfed/kube/mcsapi"
 )
@@ -58,14 +59,22 @@ func TestAllocator(t *testing.T) {
 	if _, err := a.assign("demo/more", nil, []string{"y"}); err == nil || !strings.Contains(err.Error(), "--import-ports 2000-2003") {
 		t.Fatalf("exhausted: %v", err)
 	}
-	// Dropping a port releases it.
+	// Dropping a port releases it, after a quarantine: kube-proxy rules
+	// of the old service may still point at it.
+	now := time.Unix(1000, 0)
+	a.now = func() time.Time { return now }
 	if _, err := a.assign("demo/echo", got, []string{"http"}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := a.assign("demo/more", nil, []string{"y"}); err == nil {
+		t.Fatal("a port released a moment ago went to another service")
+	}
+	now = now.Add(portQuarantine)
 	if p, err := a.assign("demo/more", nil, []string{"y"}); err != nil || p["y"] != 2002 {
-		t.Fatalf("after release: %v, %v", p, err)
+		t.Fatalf("after the quarantine: %v, %v", p, err)
 	}
 	a.release("demo/old")
+	now = now.Add(portQuarantine)
 	if p, err := a.assign("demo/new", nil, []string{"z"}); err != nil || p["z"] != 2001 {
 		t.Fatalf("after release of old: %v, %v", p, err)
 	}
