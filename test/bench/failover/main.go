@@ -6,10 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 	"github.com/meshfed/meshfed/test/failover"
 )
 
@@ -22,15 +21,7 @@ type options struct {
 	pick   bool
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "failover bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("failover bench", run) }
 
 // round is what one round of the scenarios measured.
 type round struct {
@@ -48,11 +39,8 @@ func run(ctx context.Context) error {
 	fs.IntVar(&o.rate, "rate", 200, "request rate of the open-loop generator (requests/s)")
 	fs.StringVar(&o.bin, "bin", "", "meshfed binary (default: go build ./cmd/meshfed into a temporary directory)")
 	fs.BoolVar(&o.pick, "pick", true, "also run the globallb Pick micro-benchmark")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := benchkit.ParseFlags(fs, os.Args[1:]); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (all settings are flags; see -h)", fs.Args())
 	}
 	if o.rounds < 1 || o.rounds > 100 {
 		return fmt.Errorf("-rounds %d is outside 1-100", o.rounds)
@@ -67,7 +55,7 @@ func run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(tmp)
 	if o.bin == "" {
-		logf("building meshfed")
+		benchkit.Logf("building meshfed")
 		if o.bin, err = failover.Build(ctx, tmp); err != nil {
 			return err
 		}
@@ -77,23 +65,23 @@ func run(ctx context.Context) error {
 		return err
 	}
 	if o.pick {
-		logf("running the globallb Pick benchmark")
+		benchkit.Logf("running the globallb Pick benchmark")
 		if rep.pick, err = pickBenchmark(ctx); err != nil {
 			return err
 		}
 	}
 	rep.finished = time.Now().UTC()
-	if err := writeSection(o.out, rep.markdown()); err != nil {
+	if err := benchkit.WriteSection(o.out, sectionHeading, rep.markdown()); err != nil {
 		return err
 	}
-	logf("wrote the %q section of %s", sectionHeading, o.out)
+	benchkit.Logf("wrote the %q section of %s", sectionHeading, o.out)
 	return nil
 }
 
 // runRounds starts the environment once and runs every round on it.
 func runRounds(ctx context.Context, o options, dir string) ([]round, error) {
-	logf("starting the control plane and three gateways")
-	env, err := failover.Start(ctx, failover.Options{Dir: dir, Bin: o.bin, Rate: o.rate, Logf: logf})
+	benchkit.Logf("starting the control plane and three gateways")
+	env, err := failover.Start(ctx, failover.Options{Dir: dir, Bin: o.bin, Rate: o.rate, Logf: benchkit.Logf})
 	if err != nil {
 		return nil, err
 	}
@@ -102,18 +90,18 @@ func runRounds(ctx context.Context, o options, dir string) ([]round, error) {
 		for i := range o.rounds {
 			var r round
 			var err error
-			logf("round %d/%d: SIGKILL near, then restart it", i+1, o.rounds)
+			benchkit.Logf("round %d/%d: SIGKILL near, then restart it", i+1, o.rounds)
 			if r.kill, r.restart, err = env.Kill(ctx); err != nil {
 				return err
 			}
-			logf("  %s", r.kill.Summary())
-			logf("  %s", r.restart.Summary())
-			logf("round %d/%d: SIGSTOP near, then SIGCONT it", i+1, o.rounds)
+			benchkit.Logf("  %s", r.kill.Summary())
+			benchkit.Logf("  %s", r.restart.Summary())
+			benchkit.Logf("round %d/%d: SIGSTOP near, then SIGCONT it", i+1, o.rounds)
 			if r.stop, r.cont, err = env.StopCont(ctx); err != nil {
 				return err
 			}
-			logf("  %s", r.stop.Summary())
-			logf("  %s", r.cont.Summary())
+			benchkit.Logf("  %s", r.stop.Summary())
+			benchkit.Logf("  %s", r.cont.Summary())
 			rounds = append(rounds, r)
 		}
 		return nil
@@ -122,8 +110,4 @@ func runRounds(ctx context.Context, o options, dir string) ([]round, error) {
 		err = fmt.Errorf("%w\nc0's /debug/routes:\n%s\n%s", err, env.RoutesText(context.Background()), env.Logs(30))
 	}
 	return rounds, errors.Join(err, env.Close())
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

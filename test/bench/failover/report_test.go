@@ -7,23 +7,6 @@ import (
 	"github.com/meshfed/meshfed/test/failover"
 )
 
-func TestReplaceSection(t *testing.T) {
-	const sec = sectionHeading + "\n\nnew\n"
-	for _, tc := range []struct{ name, doc, want string }{
-		{"absent: appended", "# B\n\n## Other\n\nx\n", "# B\n\n## Other\n\nx\n\n" + sec},
-		{"last: replaced to the end", "# B\n\n" + sectionHeading + "\n\nold\nold\n", "# B\n\n" + sec},
-		{"middle: others kept", "# B\n\n" + sectionHeading + "\n\nold\n\n## Next\n\ny\n", "# B\n\n" + sec + "\n## Next\n\ny\n"},
-		{"first line", sectionHeading + "\n\nold\n## Next\n", sec + "\n## Next\n"},
-		{"a longer heading is another section", "# B\n\n" + sectionHeading + " (old)\n\nz\n", "# B\n\n" + sectionHeading + " (old)\n\nz\n\n" + sec},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := replaceSection(tc.doc, sec); got != tc.want {
-				t.Errorf("got\n%q\nwant\n%q", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestStatsSortsNeverLast(t *testing.T) {
 	s := time.Second
 	for _, tc := range []struct {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // The backend is this benchmark's own binary re-executed with -backend,
@@ -117,7 +119,7 @@ func serveSink(c net.Conn) {
 
 // startBackend re-executes this binary with -backend and reads its
 // addresses. The caller must stop the child, also after an error.
-func startBackend(ctx context.Context) (*child, backendAddrs, error) {
+func startBackend(ctx context.Context) (*benchkit.Child, backendAddrs, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, backendAddrs{}, fmt.Errorf("backend: %w", err)
@@ -127,7 +129,7 @@ func startBackend(ctx context.Context) (*child, backendAddrs, error) {
 		return nil, backendAddrs{}, err
 	}
 	defer pr.Close()
-	c, err := startChild("backend", exe, []string{"-backend"}, pw)
+	c, err := benchkit.StartChild("backend", exe, []string{"-backend"}, pw, childStderr)
 	pw.Close()
 	if err != nil {
 		return nil, backendAddrs{}, err
@@ -141,7 +143,7 @@ func startBackend(ctx context.Context) (*child, backendAddrs, error) {
 	select {
 	case s = <-line:
 	case <-time.After(20 * time.Second):
-		return c, backendAddrs{}, fmt.Errorf("backend (pid %d) printed no addresses in 20s: %s", c.pid, c.stderr)
+		return c, backendAddrs{}, fmt.Errorf("backend (pid %d) printed no addresses in 20s: %s", c.PID, c.Stderr)
 	case <-ctx.Done():
 		return c, backendAddrs{}, ctx.Err()
 	}
@@ -158,7 +160,7 @@ func startBackend(ctx context.Context) (*child, backendAddrs, error) {
 		}
 	}
 	if a.http == "" || a.sink == "" || a.hold == "" {
-		return c, a, fmt.Errorf("backend (pid %d) printed %q, want http=ADDR sink=ADDR hold=ADDR: %s", c.pid, s, c.stderr)
+		return c, a, fmt.Errorf("backend (pid %d) printed %q, want http=ADDR sink=ADDR hold=ADDR: %s", c.PID, s, c.Stderr)
 	}
 	return c, a, nil
 }

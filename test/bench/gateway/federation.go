@@ -16,6 +16,7 @@ import (
 	"github.com/meshfed/meshfed/gateway"
 	"github.com/meshfed/meshfed/internal/devca"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // The services gateway A exports, each with one port, and the names the
@@ -60,8 +61,8 @@ type cluster struct {
 // Gateway A (cluster a) serves the backend's services; gateway B
 // (cluster b) is where clients connect.
 type federation struct {
-	cp   *child
-	a, b *child
+	cp   *benchkit.Child
+	a, b *benchkit.Child
 	// Addresses of B's listeners for clients, and the admin ports.
 	bProxy, bEcho, bSink, bHold string
 	aAdmin, bAdmin              string
@@ -70,17 +71,17 @@ type federation struct {
 	ca, cb   *cluster
 }
 
-func (f *federation) children() []*child { return []*child{f.cp, f.a, f.b} }
+func (f *federation) children() []*benchkit.Child { return []*benchkit.Child{f.cp, f.a, f.b} }
 
 // stop kills every child by PID.
 func (f *federation) stop() {
-	for _, c := range []*child{f.b, f.a, f.cp} {
-		c.stop()
+	for _, c := range []*benchkit.Child{f.b, f.a, f.cp} {
+		c.Stop()
 	}
 }
 
 // gatewayPIDs are A's and B's process IDs.
-func (f *federation) gatewayPIDs() []int { return []int{f.a.pid, f.b.pid} }
+func (f *federation) gatewayPIDs() []int { return []int{f.a.PID, f.b.PID} }
 
 // startFederation runs `meshfed controlplane`, registers clusters a and b
 // with dev CAs, and runs gateway A and gateway B as processes of their own;
@@ -90,14 +91,14 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 	f := &federation{}
 	// 1. Control plane.
 	cpDir := filepath.Join(dir, "controlplane")
-	grpcAddr, err1 := freeAddr()
-	httpAddr, err2 := freeAddr()
+	grpcAddr, err1 := benchkit.FreeAddr()
+	httpAddr, err2 := benchkit.FreeAddr()
 	if err1 != nil || err2 != nil {
 		return f, fmt.Errorf("pick ports: %v %v", err1, err2)
 	}
 	var err error
-	f.cp, err = startChild("control plane", bin, []string{"controlplane", "--data-dir", cpDir, "--listen", grpcAddr,
-		"--http-listen", httpAddr, "--write-user-config=false", "--log-level", "warn"}, nil)
+	f.cp, err = benchkit.StartChild("control plane", bin, []string{"controlplane", "--data-dir", cpDir, "--listen", grpcAddr,
+		"--http-listen", httpAddr, "--write-user-config=false", "--log-level", "warn"}, nil, childStderr)
 	if err != nil {
 		return f, err
 	}
@@ -107,7 +108,7 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 		if err != nil {
 			return err
 		}
-		if err := ping(ctx, c); err != nil {
+		if err := benchkit.PingControlPlane(ctx, c); err != nil {
 			return err
 		}
 		cfg = c
@@ -115,7 +116,7 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 	}); err != nil {
 		return f, err
 	}
-	logf("control plane pid %d ready on %s", f.cp.pid, grpcAddr)
+	benchkit.Logf("control plane pid %d ready on %s", f.cp.PID, grpcAddr)
 
 	// 2. Clusters, CAs and gateway SVIDs. A's SVID also names the
 	// services' SNIs as DNS SANs: HAProxy B checks the server's
@@ -135,7 +136,7 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 	// 3. Gateways.
 	addrs := make([]string, 6)
 	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = benchkit.FreeAddr(); err != nil {
 			return f, err
 		}
 	}
@@ -168,20 +169,8 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 	}); err != nil {
 		return f, err
 	}
-	logf("gateways running: A pid %d (inbound %s), B pid %d", f.a.pid, f.aInbound, f.b.pid)
+	benchkit.Logf("gateways running: A pid %d (inbound %s), B pid %d", f.a.PID, f.aInbound, f.b.PID)
 	return f, nil
-}
-
-func ping(ctx context.Context, cfg *client.Config) error {
-	c, err := client.Dial(cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	_, err = c.Admin.ListClusters(ctx, &meshfedv1.ListClustersRequest{})
-	return err
 }
 
 // newCluster makes a dev CA for trust domain NAME.test, registers the
@@ -255,7 +244,7 @@ func gatewayConfig(c *cluster, cp *client.Config, dir, inbound, outbound, admin 
 
 // startGateway writes cfg as YAML and runs `meshfed-gateway --config`
 // (or `meshfed gateway --config` when bin is a meshfed binary).
-func startGateway(bin, dir string, cfg *gateway.Config) (*child, error) {
+func startGateway(bin, dir string, cfg *gateway.Config) (*benchkit.Child, error) {
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -268,7 +257,7 @@ func startGateway(bin, dir string, cfg *gateway.Config) (*child, error) {
 	if filepath.Base(bin) == "meshfed" {
 		args = append([]string{"gateway"}, args...)
 	}
-	return startChild("gateway "+cfg.Cluster, bin, args, nil)
+	return benchkit.StartChild("gateway "+cfg.Cluster, bin, args, nil, childStderr)
 }
 
 // routable checks B's /debug/snapshot: cluster a alive with an address,

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // haproxyChain is the comparison: the same two hops built with HAProxy,
@@ -24,21 +26,21 @@ import (
 // with keep-alive and server connection reuse, the L7 counterpart of
 // meshfed's forward proxy.
 type haproxyChain struct {
-	a, b                           *child
+	a, b                           *benchkit.Child
 	aAddr                          string
 	echoTCP, echoHTTP, sink, hold  string
 	version                        string
 	ciphersuite, minVersion, notes string
 }
 
-func (h *haproxyChain) pids() []int { return []int{h.a.pid, h.b.pid} }
+func (h *haproxyChain) pids() []int { return []int{h.a.PID, h.b.PID} }
 
 func (h *haproxyChain) stop() {
 	if h == nil {
 		return
 	}
-	h.b.stop()
-	h.a.stop()
+	h.b.Stop()
+	h.a.Stop()
 }
 
 // findHAProxy returns the haproxy binary: explicit, else on PATH (or
@@ -62,16 +64,16 @@ func findHAProxy(ctx context.Context, explicit string) (string, error) {
 	if _, err := exec.LookPath("apt-get"); err != nil || os.Geteuid() != 0 {
 		return "", fmt.Errorf("haproxy is not installed and cannot be installed here (needs root and apt-get): install it (apt-get install haproxy), pass -haproxy PATH, or -skip-haproxy")
 	}
-	logf("haproxy is not on PATH: running apt-get update && apt-get install -y haproxy")
+	benchkit.Logf("haproxy is not on PATH: running apt-get update && apt-get install -y haproxy")
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	for _, args := range [][]string{{"update"}, {"install", "-y", "haproxy"}} {
-		out := &tailBuffer{max: 8 << 10}
+		out := benchkit.NewTailBuffer(8 << 10)
 		cmd := exec.CommandContext(ctx, "apt-get", args...)
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out.b)
+			return "", fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out.Bytes())
 		}
 	}
 	if p := look(); p != "" {
@@ -94,7 +96,7 @@ func startHAProxy(ctx context.Context, bin, dir string, f *federation, be backen
 	h.version, _, _ = strings.Cut(strings.TrimSpace(string(out)), "\n")
 	addrs := make([]string, 5)
 	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = benchkit.FreeAddr(); err != nil {
 			return h, err
 		}
 	}
@@ -162,7 +164,7 @@ backend hold_tcp
 `, h.echoTCP, server(echoService), h.echoHTTP, server(echoService), h.sink, server(sinkService), h.hold, server(holdService))
 	h.notes = fmt.Sprintf("nbthread 1 each; TLS 1.3 only, ciphersuite %s (the one Go picks on this CPU); maxconn %d (what the open-file limit allows); timeouts 5s connect, 5m idle", haproxyCiphersuite, maxConn)
 
-	start := func(name, cfg string) (*child, error) {
+	start := func(name, cfg string) (*benchkit.Child, error) {
 		path := filepath.Join(dir, "haproxy-"+name+".cfg")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			return nil, err
@@ -171,7 +173,7 @@ backend hold_tcp
 			return nil, fmt.Errorf("haproxy %s: config check: %w\n%s", name, err, out)
 		}
 		// -db: stay in the foreground, one process (no master).
-		return startChild("haproxy "+name, bin, []string{"-db", "-f", path}, nil)
+		return benchkit.StartChild("haproxy "+name, bin, []string{"-db", "-f", path}, nil, childStderr)
 	}
 	if h.a, err = start("a", aCfg); err != nil {
 		return h, err
@@ -180,7 +182,7 @@ backend hold_tcp
 		return h, err
 	}
 	for _, addr := range []string{h.aAddr, h.echoTCP, h.echoHTTP, h.sink, h.hold} {
-		if err := waitFor(ctx, "haproxy listening on "+addr, 20*time.Second, []*child{h.a, h.b}, func() error {
+		if err := waitFor(ctx, "haproxy listening on "+addr, 20*time.Second, []*benchkit.Child{h.a, h.b}, func() error {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				c.Close()
@@ -190,6 +192,6 @@ backend hold_tcp
 			return h, err
 		}
 	}
-	logf("haproxy running: A pid %d, B pid %d (%s)", h.a.pid, h.b.pid, h.version)
+	benchkit.Logf("haproxy running: A pid %d, B pid %d (%s)", h.a.PID, h.b.PID, h.version)
 	return h, nil
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // proc is a process whose memory is reported; admin, when set, serves
@@ -36,48 +33,15 @@ func goMemOf(ctx context.Context, procs []proc) map[string]goMem {
 		if p.admin == "" {
 			continue
 		}
-		m, err := scrape(ctx, p.admin, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines")
+		m, err := benchkit.Scrape(ctx, p.admin, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines")
 		if err != nil {
-			logf("%s: /metrics: %v", p.name, err)
+			benchkit.Logf("%s: /metrics: %v", p.name, err)
 			continue
 		}
 		out[p.name] = goMem{heapInuse: m["go_memstats_heap_inuse_bytes"], stackInuse: m["go_memstats_stack_inuse_bytes"], goroutines: m["go_goroutines"],
-			rssFile: statusKB(p.pid, "RssFile")}
+			rssFile: benchkit.StatusKB(p.pid, "RssFile")}
 	}
 	return out
-}
-
-// scrape reads the named unlabelled samples from http://ADDR/metrics.
-func scrape(ctx context.Context, addr string, names ...string) (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 || strings.HasPrefix(line, "#") || !want[line[:i]] {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, sc.Err()
 }
 
 // idleRun is the 10k-idle-connections measurement of one chain.
@@ -98,7 +62,7 @@ type idleRun struct {
 func rssOf(procs []proc) (rss, hwm map[string]int64, err error) {
 	rss, hwm = map[string]int64{}, map[string]int64{}
 	for _, p := range procs {
-		r, h, err := procStatus(p.pid)
+		r, h, err := benchkit.ProcStatus(p.pid)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", p.name, err)
 		}
@@ -112,7 +76,7 @@ func rssOf(procs []proc) (rss, hwm map[string]int64, err error) {
 // backend holds them all, so each is a complete client -> B -> A ->
 // backend chain. It then waits for hold, measuring the processes' CPU,
 // reads their RSS, and closes everything.
-func holdIdle(ctx context.Context, addr string, n int, backendHTTP string, procs []proc, hold time.Duration, children []*child) (idleRun, error) {
+func holdIdle(ctx context.Context, addr string, n int, backendHTTP string, procs []proc, hold time.Duration, children []*benchkit.Child) (idleRun, error) {
 	run := idleRun{conns: n, hold: hold, holdCPU: map[string]time.Duration{}}
 	if err := waitFor(ctx, "the backend to hold no connection", 60*time.Second, children, func() error {
 		if h, err := holding(ctx, backendHTTP); err != nil || h != 0 {
@@ -192,13 +156,13 @@ func holdIdle(ctx context.Context, addr string, n int, backendHTTP string, procs
 	run.setup = time.Since(start)
 	cpu0 := map[string]time.Duration{}
 	for _, p := range procs {
-		cpu0[p.name], _ = procCPU(p.pid)
+		cpu0[p.name], _ = benchkit.ProcCPU(p.pid)
 	}
-	if err := pause(ctx, hold); err != nil {
+	if err := benchkit.Pause(ctx, hold); err != nil {
 		return run, err
 	}
 	for _, p := range procs {
-		c, _ := procCPU(p.pid)
+		c, _ := benchkit.ProcCPU(p.pid)
 		run.holdCPU[p.name] = c - cpu0[p.name]
 	}
 	if run.after, run.hwm, err = rssOf(procs); err != nil {

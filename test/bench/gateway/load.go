@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // path is one way from the client to the backend.
@@ -140,9 +142,9 @@ type cpuSpan struct {
 
 // meter starts measuring; call the result when the measurement ends.
 func meter(proxies []int, backend int) func() cpuSpan {
-	w0, p0, b0, s0 := time.Now(), cpuOf(proxies), cpuOf([]int{backend}), selfCPU()
+	w0, p0, b0, s0 := time.Now(), benchkit.CPUOf(proxies), benchkit.CPUOf([]int{backend}), benchkit.SelfCPU()
 	return func() cpuSpan {
-		return cpuSpan{wall: time.Since(w0), proxies: cpuOf(proxies) - p0, backend: cpuOf([]int{backend}) - b0, bench: selfCPU() - s0}
+		return cpuSpan{wall: time.Since(w0), proxies: benchkit.CPUOf(proxies) - p0, backend: benchkit.CPUOf([]int{backend}) - b0, bench: benchkit.SelfCPU() - s0}
 	}
 }
 

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // options are the command-line settings.
@@ -32,15 +32,7 @@ type options struct {
 	gatewayBin   string // runs the gateways
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("gateway bench", run) }
 
 // run parses flags, sets up both chains, measures and writes the report.
 func run(ctx context.Context) error {
@@ -61,14 +53,11 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.bin, "bin", "", "meshfed binary, for the control plane (default: go build ./cmd/meshfed into a temporary directory)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "binary that runs the gateways: meshfed-gateway, or a meshfed binary (then `meshfed gateway`) (default: go build ./cmd/meshfed-gateway)")
 	backendMode := fs.Bool("backend", false, "internal: run as the benchmark's backend server process")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := benchkit.ParseFlags(fs, os.Args[1:]); err != nil {
 		return err
 	}
 	if *backendMode {
 		return runBackend(ctx)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (all settings are flags; see -h)", fs.Args())
 	}
 	if err := o.validate(); err != nil {
 		return err
@@ -85,7 +74,7 @@ func run(ctx context.Context) error {
 	held := o.idleConns
 	if most := int(limit-fdReserve) / 2 / 100 * 100; held > most {
 		held = max(most, 0)
-		logf("the open-file limit is %d and cannot be raised (that needs CAP_SYS_RESOURCE): holding %d idle connections instead of %d", limit, held, o.idleConns)
+		benchkit.Logf("the open-file limit is %d and cannot be raised (that needs CAP_SYS_RESOURCE): holding %d idle connections instead of %d", limit, held, o.idleConns)
 	}
 	tmp, err := os.MkdirTemp("", "meshfed-gwbench-")
 	if err != nil {
@@ -104,10 +93,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	rep.finished = time.Now().UTC()
-	if err := writeSection(o.out, rep.markdown()); err != nil {
+	if err := benchkit.WriteSection(o.out, sectionHeading, rep.markdown()); err != nil {
 		return err
 	}
-	logf("wrote the gateway section of %s", o.out)
+	benchkit.Logf("wrote the gateway section of %s", o.out)
 	return nil
 }
 
@@ -150,7 +139,7 @@ func buildBinaries(ctx context.Context, dir string, o *options) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	logf("building %s", strings.Join(pkgs, " "))
+	benchkit.Logf("building %s", strings.Join(pkgs, " "))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run from inside the module, or pass -bin and -gateway-bin): %w\n%s", err, b)
 	}

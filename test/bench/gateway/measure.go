@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // measure starts everything, runs every phase and fills rep.
 func measure(ctx context.Context, o options, dir string, rep *report) error {
 	// 1. Backend, meshfed, HAProxy.
 	backend, be, err := startBackend(ctx)
-	defer backend.stop()
+	defer backend.Stop()
 	if err != nil {
 		return err
 	}
-	rep.backendPID = backend.pid
+	rep.backendPID = backend.PID
 	f, err := startFederation(ctx, o.bin, o.gatewayBin, dir, be)
 	defer f.stop()
 	if err != nil {
@@ -28,7 +30,7 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 		rep.haproxySkipped = "skipped with -skip-haproxy"
 	} else if hbin, err := findHAProxy(ctx, o.haproxy); err != nil {
 		rep.haproxySkipped = err.Error()
-		logf("no HAProxy chain: %v", err)
+		benchkit.Logf("no HAProxy chain: %v", err)
 	} else {
 		h, err = startHAProxy(ctx, hbin, dir, f, be, haproxyMaxConn(rep.fileLimit))
 		defer h.stop()
@@ -43,7 +45,7 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 	}
 	alive := func() error {
 		for _, c := range children {
-			if err := c.alive(); err != nil {
+			if err := c.Alive(); err != nil {
 				return err
 			}
 		}
@@ -63,22 +65,22 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 			path{name: "haproxy-tcp", desc: "client → HAProxy B (mode tcp) → mTLS → HAProxy A → server", addr: h.echoTCP, req: originRequest(), sink: h.sink, proxies: h.pids()},
 			path{name: "haproxy-http", desc: "client → HAProxy B (mode http, keep-alive) → mTLS → HAProxy A → server", addr: h.echoHTTP, req: originRequest(), proxies: h.pids()})
 	}
-	procs := []proc{{"gateway B", f.b.pid, f.bAdmin}, {"gateway A", f.a.pid, f.aAdmin}}
+	procs := []proc{{"gateway B", f.b.PID, f.bAdmin}, {"gateway A", f.a.PID, f.aAdmin}}
 	if h != nil {
-		procs = append(procs, proc{"HAProxy B", h.b.pid, ""}, proc{"HAProxy A", h.a.pid, ""})
+		procs = append(procs, proc{"HAProxy B", h.b.PID, ""}, proc{"HAProxy A", h.a.PID, ""})
 	}
 	rep.goMem = map[string]map[string]goMem{}
 	rep.procs = procs
 
 	var pids []int
 	for _, c := range children {
-		pids = append(pids, c.pid)
+		pids = append(pids, c.PID)
 	}
 	rep.outside = map[string]outside{}
 
 	// 3. Idle memory before any traffic; warm-up; idle memory again.
-	logf("started; idle RSS in %v", o.settle)
-	if err := pause(ctx, o.settle); err != nil {
+	benchkit.Logf("started; idle RSS in %v", o.settle)
+	if err := benchkit.Pause(ctx, o.settle); err != nil {
 		return err
 	}
 	if rep.startRSS, _, err = rssOf(procs); err != nil {
@@ -90,8 +92,8 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 			return fmt.Errorf("warm-up: %w (%v)", err, alive())
 		}
 	}
-	logf("warm; idle RSS in %v", o.settle)
-	if err := pause(ctx, o.settle); err != nil {
+	benchkit.Logf("warm; idle RSS in %v", o.settle)
+	if err := benchkit.Pause(ctx, o.settle); err != nil {
 		return err
 	}
 	if rep.idleRSS, _, err = rssOf(procs); err != nil {
@@ -106,12 +108,12 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 	}
 	rep.outside["latency"] = done()
 	done = watchOutside(pids)
-	if err := measureTput(ctx, o, rep, backend.pid); err != nil {
+	if err := measureTput(ctx, o, rep, backend.PID); err != nil {
 		return fmt.Errorf("%w (%v)", err, alive())
 	}
 	rep.outside["tput"] = done()
 	done = watchOutside(pids)
-	if err := measureBulk(ctx, o, rep, backend.pid); err != nil {
+	if err := measureBulk(ctx, o, rep, backend.PID); err != nil {
 		return fmt.Errorf("%w (%v)", err, alive())
 	}
 	rep.outside["bulk"] = done()
@@ -120,8 +122,8 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 	}
 
 	// 7. Memory after the load, then with idle connections held.
-	logf("load done; idle RSS in %v", o.settle)
-	if err := pause(ctx, o.settle); err != nil {
+	benchkit.Logf("load done; idle RSS in %v", o.settle)
+	if err := benchkit.Pause(ctx, o.settle); err != nil {
 		return err
 	}
 	if rep.loadedRSS, rep.loadedHWM, err = rssOf(procs); err != nil {
@@ -135,14 +137,14 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 			chains = append(chains, chain{"HAProxy", h.hold, procs[2:]})
 		}
 		for _, c := range chains {
-			logf("%s: opening %d idle connections", c.name, rep.idleHeld)
+			benchkit.Logf("%s: opening %d idle connections", c.name, rep.idleHeld)
 			run, err := holdIdle(ctx, c.addr, rep.idleHeld, be.http, c.procs, o.settle, children)
 			if err != nil {
 				return fmt.Errorf("%s idle connections: %w (%v)", c.name, err, alive())
 			}
 			rep.idle[c.name] = run
 			for _, p := range c.procs {
-				logf("  %s: RSS %.1f -> %.1f MB with %d idle connections (set up in %v)", p.name, mb(run.before[p.name]), mb(run.after[p.name]), run.conns, run.setup.Round(time.Millisecond))
+				benchkit.Logf("  %s: RSS %.1f -> %.1f MB with %d idle connections (set up in %v)", p.name, mb(run.before[p.name]), mb(run.after[p.name]), run.conns, run.setup.Round(time.Millisecond))
 			}
 		}
 	}
@@ -165,7 +167,7 @@ func measureLatency(ctx context.Context, o options, rep *report) error {
 			}
 			lr.add(run)
 			d := summarize(run.latency)
-			logf("round %d/%d latency %-13s p50 %v p99 %v p99.9 %v errors %d", r+1, o.rounds, p.name, d.p50, d.p99, d.p999, run.errors)
+			benchkit.Logf("round %d/%d latency %-13s p50 %v p99 %v p99.9 %v errors %d", r+1, o.rounds, p.name, d.p50, d.p99, d.p999, run.errors)
 		}
 	}
 	for _, lr := range rep.latency {
@@ -184,7 +186,7 @@ func measureTput(ctx context.Context, o options, rep *report, backend int) error
 				return fmt.Errorf("round %d: %s: %w", r+1, p.name, err)
 			}
 			rep.tput[p.name] = append(rep.tput[p.name], run)
-			logf("round %d/%d req/s   %-13s %.0f (errors %d)", r+1, o.rounds, p.name, run.rate(), run.errors)
+			benchkit.Logf("round %d/%d req/s   %-13s %.0f (errors %d)", r+1, o.rounds, p.name, run.rate(), run.errors)
 		}
 	}
 	return nil
@@ -203,7 +205,7 @@ func measureBulk(ctx context.Context, o options, rep *report, backend int) error
 				return fmt.Errorf("round %d: %w", r+1, err)
 			}
 			rep.bulk[p.name] = append(rep.bulk[p.name], run)
-			logf("round %d/%d bulk    %-13s %.0f MB/s", r+1, o.rounds, p.name, run.mbps())
+			benchkit.Logf("round %d/%d bulk    %-13s %.0f MB/s", r+1, o.rounds, p.name, run.mbps())
 		}
 	}
 	return nil

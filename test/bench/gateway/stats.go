@@ -1,9 +1,10 @@
 package main
 
 import (
-	"math"
 	"slices"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // dist summarizes latency samples.
@@ -25,25 +26,11 @@ func summarize(samples []time.Duration) dist {
 		sum += s
 	}
 	d.mean = sum / time.Duration(len(samples))
-	d.p50 = percentile(samples, 50)
-	d.p99 = percentile(samples, 99)
-	d.p999 = percentile(samples, 99.9)
+	d.p50 = benchkit.Percentile(samples, 50)
+	d.p99 = benchkit.Percentile(samples, 99)
+	d.p999 = benchkit.Percentile(samples, 99.9)
 	d.max = samples[len(samples)-1]
 	return d
-}
-
-// percentile is the nearest-rank p-th percentile (0 < p <= 100) of sorted
-// samples: the smallest value that at least p% of the samples do not
-// exceed. p <= 0 gives the minimum; no samples give 0.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	// The epsilon keeps float error (99.9/100*1000 = 999.0000000000001)
-	// from moving the rank up by one.
-	rank := int(math.Ceil(p/100*float64(len(sorted)) - 1e-9))
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
 }
 
 // median of values (the mean of the middle two for an even count); 0 for

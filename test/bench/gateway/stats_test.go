@@ -8,41 +8,6 @@ import (
 	"time"
 )
 
-func TestPercentile(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
-	}
-	thousand := make([]int, 1000)
-	for i := range thousand {
-		thousand[i] = i + 1
-	}
-	for _, tc := range []struct {
-		name   string
-		sorted []time.Duration
-		p      float64
-		want   time.Duration
-	}{
-		{"no samples", nil, 99, 0},
-		{"one value", ms(7), 99.9, 7 * time.Millisecond},
-		{"p50 of 1..1000", ms(thousand...), 50, 500 * time.Millisecond},
-		{"p99 of 1..1000", ms(thousand...), 99, 990 * time.Millisecond},
-		{"p99.9 of 1..1000", ms(thousand...), 99.9, 999 * time.Millisecond},
-		{"p100 is max", ms(thousand...), 100, 1000 * time.Millisecond},
-		{"p99 of 10 is max", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
-		{"p0 is min", ms(1, 2, 3), 0, time.Millisecond},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentile(tc.sorted, tc.p); got != tc.want {
-				t.Errorf("percentile(p%v) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestSummarizeSorts(t *testing.T) {
 	d := summarize([]time.Duration{5, 1, 4, 2, 3})
 	if d.n != 5 || d.p50 != 3 || d.max != 5 || d.mean != 3 {
@@ -75,40 +40,6 @@ func TestRotate(t *testing.T) {
 	}
 	if !slices.Equal(in, []string{"a", "b", "c"}) {
 		t.Errorf("rotate changed its input: %v", in)
-	}
-}
-
-func TestReplaceSection(t *testing.T) {
-	const section = "## Gateway data plane\n\nnew\n"
-	for _, tc := range []struct {
-		name, doc, want string
-	}{
-		{
-			name: "appended when absent",
-			doc:  "# Benchmarks\n\n## Summary\n\nold\n",
-			want: "# Benchmarks\n\n## Summary\n\nold\n\n## Gateway data plane\n\nnew\n",
-		},
-		{
-			name: "replaced at the end",
-			doc:  "# Benchmarks\n\n## Summary\n\nx\n\n## Gateway data plane\n\nold\n### sub\n\nold\n",
-			want: "# Benchmarks\n\n## Summary\n\nx\n\n## Gateway data plane\n\nnew\n",
-		},
-		{
-			name: "replaced before the next section",
-			doc:  "# B\n\n## Gateway data plane\n\nold\n\n## Other\n\nkept\n",
-			want: "# B\n\n## Gateway data plane\n\nnew\n\n## Other\n\nkept\n",
-		},
-		{
-			name: "a longer heading is another section",
-			doc:  "# B\n\n## Gateway data plane notes\n\nkept\n",
-			want: "# B\n\n## Gateway data plane notes\n\nkept\n\n## Gateway data plane\n\nnew\n",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := replaceSection(tc.doc, section); got != tc.want {
-				t.Errorf("replaceSection:\n got %q\nwant %q", got, tc.want)
-			}
-		})
 	}
 }
 

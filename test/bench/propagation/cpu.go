@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // cpuUse is CPU spent during the write-and-converge phase.
@@ -33,7 +29,7 @@ type cpuMeter struct {
 	wall0         time.Time
 	server0       time.Duration
 	bench0        time.Duration
-	machine0      machineCPU
+	machine0      benchkit.MachineCPU
 	quit, done    chan struct{}
 	closeOnce     sync.Once
 	peak          float64 // written by the sampler; read after done
@@ -51,10 +47,10 @@ func startCPUMeter(pid int) (*cpuMeter, error) {
 	if m.server0, err = m.serverCPU(); err != nil {
 		return nil, err
 	}
-	if m.machine0, err = readMachineCPU(); err != nil {
+	if m.machine0, err = benchkit.ReadMachineCPU(); err != nil {
 		return nil, err
 	}
-	m.wall0, m.bench0 = time.Now(), selfCPU()
+	m.wall0, m.bench0 = time.Now(), benchkit.SelfCPU()
 	go m.sample()
 	return m, nil
 }
@@ -63,7 +59,7 @@ func (m *cpuMeter) serverCPU() (time.Duration, error) {
 	if m.pid == 0 {
 		return 0, nil
 	}
-	return procCPU(m.pid)
+	return benchkit.ProcCPU(m.pid)
 }
 
 func (m *cpuMeter) sample() {
@@ -86,7 +82,7 @@ func (m *cpuMeter) sample() {
 			m.samplerFailed = err
 			return
 		}
-		p := point{at: time.Now(), cpu: s + selfCPU()}
+		p := point{at: time.Now(), cpu: s + benchkit.SelfCPU()}
 		ring = append(ring, p)
 		if len(ring) > cpuWindow+1 {
 			ring = ring[1:]
@@ -105,65 +101,10 @@ func (m *cpuMeter) close() {
 // stop ends the measurement and returns what was used.
 func (m *cpuMeter) stop() (cpuUse, error) {
 	server, err := m.serverCPU()
-	u := cpuUse{wall: time.Since(m.wall0), server: server - m.server0, bench: selfCPU() - m.bench0}
-	machine, err2 := readMachineCPU()
-	u.steal, u.iowait = machine.steal-m.machine0.steal, machine.iowait-m.machine0.iowait
+	u := cpuUse{wall: time.Since(m.wall0), server: server - m.server0, bench: benchkit.SelfCPU() - m.bench0}
+	machine, err2 := benchkit.ReadMachineCPU()
+	u.steal, u.iowait = machine.Steal-m.machine0.Steal, machine.IOWait-m.machine0.IOWait
 	m.close()
 	u.peak = m.peak
 	return u, errors.Join(err, err2, m.samplerFailed)
-}
-
-// machineCPU is the aggregate "cpu" line of /proc/stat.
-type machineCPU struct{ iowait, steal time.Duration }
-
-func readMachineCPU() (machineCPU, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return machineCPU{}, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	// cpu user nice system idle iowait irq softirq steal ...
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return machineCPU{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
-	}
-	iowait, err1 := strconv.ParseInt(f[5], 10, 64)
-	steal, err2 := strconv.ParseInt(f[8], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return machineCPU{}, fmt.Errorf("/proc/stat: %w", err)
-	}
-	return machineCPU{iowait: time.Duration(iowait) * time.Second / userHZ, steal: time.Duration(steal) * time.Second / userHZ}, nil
-}
-
-// userHZ is the unit of utime/stime in /proc/PID/stat; fixed at 100 in
-// the Linux ABI on every architecture Go supports.
-const userHZ = 100
-
-// procCPU returns the user+system CPU time pid has used.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after "(comm)": state is field 3, utime 14, stime 15.
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return time.Duration(ut+st) * time.Second / userHZ, nil
-}
-
-// selfCPU returns the user+system CPU time of this process.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/meshfed/meshfed/federation/embedetcd"
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 const etcdPrefix = "/bench/exports/"
@@ -104,7 +105,7 @@ func runEtcd(ctx context.Context, opts options, s scenario, dir string) (etcdRes
 	}
 	res.cpu = cpu
 	res.heapAfter = liveHeap()
-	logf("  raw etcd: p50 %v p99 %v", res.fromAck.p50, res.fromAck.p99)
+	benchkit.Logf("  raw etcd: p50 %v p99 %v", res.fromAck.p50, res.fromAck.p99)
 	return res, nil
 }
 

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // etcdMaxTxnOps is etcd's default --max-txn-ops: the raw etcd baseline
@@ -39,15 +39,7 @@ type scenario struct {
 
 func (s scenario) String() string { return fmt.Sprintf("%dx%d", s.clusters, s.exports) }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "propagation:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("propagation", run) }
 
 // run parses flags, measures every scenario and writes the report. It
 // stops at the first failing scenario, after cleaning up after it.
@@ -61,11 +53,8 @@ func run(ctx context.Context) error {
 	timeout := fs.Duration("timeout", 2*time.Minute, "how long watchers may take to converge after the last write before the scenario fails")
 	settle := fs.Duration("settle", 3*time.Second, "pause before each RSS reading")
 	bin := fs.String("bin", "", "meshfed binary (default: go build ./cmd/meshfed into a temporary directory)")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := benchkit.ParseFlags(fs, os.Args[1:]); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (all settings are flags; see -h)", fs.Args())
 	}
 	opts := options{out: *out, burst: *burst, watchers: *watchers, interval: *interval, timeout: *timeout, settle: *settle, bin: *bin}
 	var err error
@@ -93,9 +82,9 @@ func run(ctx context.Context) error {
 		}
 	}
 
-	rep := report{started: time.Now().UTC(), opts: opts, machine: machineFacts()}
+	rep := report{started: time.Now().UTC(), opts: opts, machine: benchkit.MachineFacts()}
 	for i, s := range opts.scenarios {
-		logf("scenario %s: %d clusters, %d exports", s, s.clusters, s.exports)
+		benchkit.Logf("scenario %s: %d clusters, %d exports", s, s.clusters, s.exports)
 		res, err := runScenario(ctx, opts, s, filepath.Join(tmp, fmt.Sprintf("s%d", i)))
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", s, err)
@@ -106,7 +95,7 @@ func run(ctx context.Context) error {
 	if err := os.WriteFile(opts.out, []byte(rep.markdown()), 0o644); err != nil {
 		return err
 	}
-	logf("wrote %s", opts.out)
+	benchkit.Logf("wrote %s", opts.out)
 	return nil
 }
 
@@ -152,13 +141,9 @@ func buildMeshfed(ctx context.Context, dir string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/meshfed/meshfed/cmd/meshfed")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	logf("building meshfed")
+	benchkit.Logf("building meshfed")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/meshfed (run from inside the module, or pass -bin): %w\n%s", err, b)
 	}
 	return out, nil
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

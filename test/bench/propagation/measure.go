@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // recorder keeps, for every watcher and export, when the watcher first
@@ -204,13 +206,7 @@ func distOf(d []time.Duration) dist {
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	return dist{p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[len(s)-1]}
-}
-
-// percentile is the nearest-rank percentile of sorted values.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
-	return sorted[max(rank, 1)-1]
+	return dist{p50: benchkit.Percentile(s, 50), p90: benchkit.Percentile(s, 90), p99: benchkit.Percentile(s, 99), max: s[len(s)-1]}
 }
 
 // summarize turns the recorder's receipts and the writer's times into a

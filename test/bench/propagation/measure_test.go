@@ -5,39 +5,6 @@ import (
 	"time"
 )
 
-func TestPercentile(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		out := make([]time.Duration, len(v))
-		for i, x := range v {
-			out[i] = time.Duration(x) * time.Millisecond
-		}
-		return out
-	}
-	hundred := make([]int, 100)
-	for i := range hundred {
-		hundred[i] = i + 1
-	}
-	for _, tc := range []struct {
-		name   string
-		sorted []time.Duration
-		p      int
-		want   time.Duration
-	}{
-		{"one value", ms(7), 99, 7 * time.Millisecond},
-		{"p50 of 1..100", ms(hundred...), 50, 50 * time.Millisecond},
-		{"p99 of 1..100", ms(hundred...), 99, 99 * time.Millisecond},
-		{"p100 is max", ms(hundred...), 100, 100 * time.Millisecond},
-		{"p99 of 10 is max", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
-		{"p0 is min", ms(1, 2, 3), 0, time.Millisecond},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentile(tc.sorted, tc.p); got != tc.want {
-				t.Errorf("percentile(p%d) = %v, want %v", tc.p, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestParseScenarios(t *testing.T) {
 	for _, tc := range []struct {
 		in      string

@@ -10,6 +10,7 @@ import (
 	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/embedetcd"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // Metric samples scraped from the control plane.
@@ -52,7 +53,7 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 	if err != nil {
 		return res, mem, err
 	}
-	logf("  control plane pid %d ready", cp.pid)
+	benchkit.Logf("  control plane pid %d ready", cp.pid())
 	admin, err := client.Dial(cp.config)
 	if err != nil {
 		return res, mem, err
@@ -81,13 +82,13 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 	if err := rec.wait(ctx, 60*time.Second, "initial snapshots", rec.allSynced); err != nil {
 		return res, mem, err
 	}
-	logf("  %d watchers have their snapshot", s.clusters)
+	benchkit.Logf("  %d watchers have their snapshot", s.clusters)
 
 	// 3. Baseline, then writes.
-	if err := pause(ctx, opts.settle); err != nil {
+	if err := benchkit.Pause(ctx, opts.settle); err != nil {
 		return res, mem, err
 	}
-	if mem.rssBase, _, err = procStatus(cp.pid); err != nil {
+	if mem.rssBase, _, err = benchkit.ProcStatus(cp.pid()); err != nil {
 		return res, mem, err
 	}
 	before, err := cp.scrape(ctx, metricHeapInuse, metricNextGC, metricGOGC, metricTxnSum, metricTxnCount)
@@ -95,7 +96,7 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 		return res, mem, fmt.Errorf("scrape /metrics: %w", err)
 	}
 	mem.heapBase, mem.liveBase = before[metricHeapInuse], liveEstimate(before)
-	meter, err := startCPUMeter(cp.pid)
+	meter, err := startCPUMeter(cp.pid())
 	if err != nil {
 		return res, mem, err
 	}
@@ -122,7 +123,7 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 	if err != nil {
 		return res, mem, fmt.Errorf("write: %w (%v)", err, cp.alive())
 	}
-	logf("  %d exports written in %d bursts; waiting for watchers", s.exports, len(w.bursts))
+	benchkit.Logf("  %d exports written in %d bursts; waiting for watchers", s.exports, len(w.bursts))
 
 	// 4. Convergence.
 	if err := rec.wait(ctx, opts.timeout, "watchers converging", rec.allSeen); err != nil {
@@ -145,17 +146,17 @@ func runMeshfed(ctx context.Context, opts options, s scenario, dir string) (mesh
 	}
 
 	// 5. Memory with everything in, watchers still connected.
-	if err := pause(ctx, opts.settle); err != nil {
+	if err := benchkit.Pause(ctx, opts.settle); err != nil {
 		return res, mem, err
 	}
-	if mem.rssAfter, mem.hwm, err = procStatus(cp.pid); err != nil {
+	if mem.rssAfter, mem.hwm, err = benchkit.ProcStatus(cp.pid()); err != nil {
 		return res, mem, err
 	}
 	if after, err = cp.scrape(ctx, metricHeapInuse, metricNextGC, metricGOGC); err != nil {
 		return res, mem, fmt.Errorf("scrape /metrics: %w", err)
 	}
 	mem.heapAfter, mem.liveAfter = after[metricHeapInuse], liveEstimate(after)
-	logf("  meshfed: p50 %v p99 %v, RSS %d -> %d MiB", res.fromAck.p50, res.fromAck.p99, mem.rssBase>>20, mem.rssAfter>>20)
+	benchkit.Logf("  meshfed: p50 %v p99 %v, RSS %d -> %d MiB", res.fromAck.p50, res.fromAck.p99, mem.rssBase>>20, mem.rssAfter>>20)
 	return res, mem, cp.alive()
 }
 
@@ -251,15 +252,4 @@ func liveEstimate(m map[string]float64) float64 {
 		return 0
 	}
 	return m[metricNextGC] / (1 + gogc/100)
-}
-
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"debug/buildinfo"
 	"fmt"
 	"os"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 )
 
 // Targets from the issue.
@@ -34,49 +35,6 @@ type report struct {
 	results           []scenarioResult
 }
 
-// machineFacts describes where the numbers come from.
-func machineFacts() []string {
-	facts := []string{
-		fmt.Sprintf("CPUs (nproc): %d (%s)", runtime.NumCPU(), cpuModel()),
-		fmt.Sprintf("memory: %s", memTotal()),
-		fmt.Sprintf("OS: %s/%s, kernel %s", runtime.GOOS, runtime.GOARCH, readTrim("/proc/sys/kernel/osrelease")),
-		fmt.Sprintf("Go: %s (benchmark process), GOMAXPROCS %d; GOGC=%q GOMEMLIMIT=%q in the environment (empty: Go defaults)",
-			runtime.Version(), runtime.GOMAXPROCS(0), os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")),
-	}
-	return facts
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown model"
-}
-
-func memTotal() string {
-	b, _ := os.ReadFile("/proc/meminfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
-				return fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-			}
-		}
-	}
-	return "unknown"
-}
-
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
 func (r *report) markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -90,15 +48,10 @@ func (r *report) markdown() string {
 	p("go run ./test/bench/propagation -out docs/benchmarks.md")
 	p("```")
 	p("")
-	cmd, viaMake := r.command()
-	how := "`" + cmd + "`"
-	if viaMake {
-		how += " (`make bench`)"
-	}
 	p("This file was produced by %s, with the settings -scenarios %s -burst %d -interval %v -timeout %v -settle %v -watchers %s.",
-		how, r.scenarioList(), r.opts.burst, r.opts.interval, r.opts.timeout, r.opts.settle, r.opts.watchers)
+		benchkit.Invocation("propagation", os.Args[1:]), r.scenarioList(), r.opts.burst, r.opts.interval, r.opts.timeout, r.opts.settle, r.opts.watchers)
 	p("")
-	p("- date: %s (took %s)", r.started.Format("2006-01-02 15:04 UTC"), r.finished.Sub(r.started).Round(time.Second))
+	p("- %s", benchkit.DateFact(r.started, r.finished))
 	for _, f := range r.machine {
 		p("- %s", f)
 	}
@@ -129,12 +82,6 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// command is how this run was invoked, and whether that is `make bench`.
-func (r *report) command() (string, bool) {
-	args := strings.Join(os.Args[1:], " ")
-	return strings.TrimSpace("go run ./test/bench/propagation " + args), args == "-out docs/benchmarks.md"
-}
-
 func (r *report) scenarioList() string {
 	var s []string
 	for _, sc := range r.opts.scenarios {
@@ -143,21 +90,13 @@ func (r *report) scenarioList() string {
 	return strings.Join(s, ",")
 }
 
+// binaryFacts is benchkit.BinaryFacts and how the control plane runs.
 func binaryFacts(bin string) string {
-	info, err := buildinfo.ReadFile(bin)
-	if err != nil {
-		return "build info unavailable"
+	f := benchkit.BinaryFacts(bin)
+	if f == benchkit.NoBuildInfo {
+		return f
 	}
-	vcs := ""
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-			vcs += " " + s.Key + "=" + s.Value
-		}
-	}
-	if vcs == "" {
-		vcs = " (no VCS stamp)"
-	}
-	return "built with " + info.GoVersion + vcs + "; runs with the Go default GOMAXPROCS (= CPUs)"
+	return f + "; runs with the Go default GOMAXPROCS (= CPUs)"
 }
 
 func (r *report) howToRead(p func(string, ...any)) {
