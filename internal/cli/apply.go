@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/internal/backoff"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 // fieldManager owns the fields `meshfed install` applies.
@@ -285,4 +287,53 @@ func (a *kubeApplier) checkSecrets(ctx context.Context, w io.Writer, v deploy.Va
 			}
 		}
 	}
+}
+
+// releaseExportFinalizers removes the agent's finalizer from every
+// ServiceExport (in each served MCS version's view; they are the same
+// objects) and returns how many it changed. Each write carries the
+// object's resourceVersion, so a concurrent change is retried, not lost.
+func (a *kubeApplier) releaseExportFinalizers(ctx context.Context) (int, error) {
+	n := 0
+	for _, v := range []string{"v1beta1", "v1alpha1"} {
+		res := mcsapi.ResourcesFor(v).Exports
+		list, err := a.dyn.Resource(res).List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("listing ServiceExports (%s): %w", v, err)
+		}
+		for _, item := range list.Items {
+			for attempt := 0; ; attempt++ {
+				fins := item.GetFinalizers()
+				kept := slices.DeleteFunc(slices.Clone(fins), func(f string) bool { return f == mcsapi.Finalizer })
+				if len(kept) == len(fins) {
+					break
+				}
+				item.SetFinalizers(kept)
+				_, err := a.dyn.Resource(res).Namespace(item.GetNamespace()).Update(ctx, &item, metav1.UpdateOptions{FieldManager: fieldManager})
+				if err == nil {
+					n++
+					break
+				}
+				if apierrors.IsNotFound(err) {
+					break
+				}
+				if !apierrors.IsConflict(err) || attempt == 4 {
+					return n, fmt.Errorf("removing the finalizer of ServiceExport %s/%s: %w", item.GetNamespace(), item.GetName(), err)
+				}
+				cur, err := a.dyn.Resource(res).Namespace(item.GetNamespace()).Get(ctx, item.GetName(), metav1.GetOptions{})
+				if err != nil {
+					if apierrors.IsNotFound(err) {
+						break
+					}
+					return n, err
+				}
+				item = *cur
+			}
+		}
+		break // one served version lists every ServiceExport
+	}
+	return n, nil
 }

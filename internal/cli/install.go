@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshfed/meshfed/deploy"
 	"github.com/meshfed/meshfed/federation/client"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 )
 
 // installFlags are the flags of `meshfed install`.
@@ -74,7 +75,9 @@ conflict there is an error unless --force-conflicts.
 
 --uninstall deletes the objects, but keeps the namespace (with the identity
 Secrets) and the CRDs, whose deletion would delete every ServiceExport and
-ServiceImport of the cluster.`,
+ServiceImport of the cluster. It also removes the agent's finalizer from
+every ServiceExport, which nothing would remove once the agent is gone; the
+cluster's exports stay in the control plane until ` + "`meshfed cluster remove`" + `.`,
 		Example: `  meshfed install --cluster east --controlplane-config /var/lib/meshfed/meshfed.yaml \
       --controlplane-address cp.example.com:15012 \
       --gateway-cert gw.pem --gateway-key gw-key.pem --gateway-bundle east-ca/ca.pem \
@@ -191,6 +194,20 @@ func runUninstall(ctx context.Context, s Streams, f *installFlags) error {
 		if err := a.delete(ctx, obj); err != nil {
 			return err
 		}
+	}
+	// With the agent gone, nothing would remove its finalizer: deleting
+	// a ServiceExport would hang.
+	released, err := a.releaseExportFinalizers(ctx)
+	if err != nil {
+		return err
+	}
+	if released > 0 {
+		cluster := f.cluster
+		if cluster == "" {
+			cluster = "CLUSTER"
+		}
+		fmt.Fprintf(s.Out, "released %d ServiceExport(s) from the finalizer %s; their exports stay in the control plane until `meshfed cluster remove %s` or a new agent withdraws them\n",
+			released, mcsapi.Finalizer, cluster)
 	}
 	fmt.Fprintf(s.Out, "kept namespace %s (it holds the identity Secrets and the agent's Lease) and the MCS CRDs "+
 		"(deleting them deletes every ServiceExport and ServiceImport); delete them with kubectl if you mean to\n", f.namespace)

@@ -28,6 +28,7 @@ import (
 	"github.com/meshfed/meshfed/internal/cli"
 	"github.com/meshfed/meshfed/internal/devca"
 	"github.com/meshfed/meshfed/internal/etcdtest"
+	"github.com/meshfed/meshfed/kube/mcsapi"
 	"github.com/meshfed/meshfed/test/kubetest"
 )
 
@@ -343,9 +344,24 @@ func TestInstall(t *testing.T) {
 		t.Errorf("CRD release label %q after --force-conflicts, want %q", v, kubetest.MCSVersion)
 	}
 
-	// 8.
+	// 8. A ServiceExport the agent had finalized must not be left
+	// undeletable once the agent is gone.
+	seGVR := schema.GroupVersionResource{Group: "multicluster.x-k8s.io", Version: "v1beta1", Resource: "serviceexports"}
+	se := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "multicluster.x-k8s.io/v1beta1", "kind": "ServiceExport",
+		"metadata": map[string]any{"name": "cart", "namespace": "default", "finalizers": []any{mcsapi.Finalizer, "example.com/other"}},
+	}}
+	if _, err := dyn.Resource(seGVR).Namespace("default").Create(ctx, se, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	code, out, errOut = meshfed(t, "install", "--uninstall", "--kubeconfig", kube.Kubeconfig())
 	t.Logf("meshfed install --uninstall: exit %d\n%s%s", code, out, errOut)
+	if !strings.Contains(out, "released 1 ServiceExport(s) from the finalizer "+mcsapi.Finalizer) {
+		t.Errorf("uninstall did not report releasing the ServiceExport:\n%s", out)
+	}
+	if got, err := dyn.Resource(seGVR).Namespace("default").Get(ctx, "cart", metav1.GetOptions{}); err != nil || !slices.Equal(got.GetFinalizers(), []string{"example.com/other"}) {
+		t.Errorf("ServiceExport finalizers after uninstall: %v (%v), want only example.com/other", got.GetFinalizers(), err)
+	}
 	if code != 0 || strings.Count(out, " deleted\n") != 14 {
 		t.Fatalf("uninstall: exit %d, want 0 and 14 objects deleted\n%s%s", code, out, errOut)
 	}
