@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -71,12 +72,12 @@ func (a *Agent) syncExport(ctx context.Context, key string) error {
 			return err
 		}
 		se.Finalizers = slices.DeleteFunc(se.Finalizers, func(f string) bool { return f == mcsapi.Finalizer })
-		return a.updateExport(ctx, se, false)
+		return a.updateExport(ctx, se)
 	}
 	if !slices.Contains(se.Finalizers, mcsapi.Finalizer) {
 		se.Finalizers = append(se.Finalizers, mcsapi.Finalizer)
 		// The update's event brings the object back to this queue.
-		return a.updateExport(ctx, se, false)
+		return a.updateExport(ctx, se)
 	}
 
 	status := se.Status.DeepCopy()
@@ -94,7 +95,7 @@ func (a *Agent) syncExport(ctx context.Context, key string) error {
 	setCond(&status.Conditions, se, condValid, metav1.ConditionTrue, string(mcsv1beta1.ServiceExportReasonValid), exp.note)
 	if err := a.publish(ctx, exp.Export); err != nil {
 		var refused *refusedError
-		if asRefused(err, &refused) {
+		if errors.As(err, &refused) {
 			setCond(&status.Conditions, se, condReady, metav1.ConditionFalse, string(mcsv1beta1.ServiceExportReasonFailed), "the control plane refused the export: "+refused.msg)
 			return a.updateExportStatus(ctx, se, status)
 		}
@@ -298,14 +299,6 @@ type refusedError struct{ msg string }
 
 func (e *refusedError) Error() string { return e.msg }
 
-func asRefused(err error, target **refusedError) bool {
-	r, ok := err.(*refusedError)
-	if ok {
-		*target = r
-	}
-	return ok
-}
-
 // publish upserts e unless it is what was last published.
 func (a *Agent) publish(ctx context.Context, e *meshfedv1.Export) error {
 	key := e.GetNamespace() + "/" + e.GetName()
@@ -377,7 +370,7 @@ func (a *Agent) call(ctx context.Context, req *meshfedv1.PublishExportsRequest) 
 }
 
 // updateExport writes the ServiceExport (finalizers).
-func (a *Agent) updateExport(ctx context.Context, se *mcsv1beta1.ServiceExport, _ bool) error {
+func (a *Agent) updateExport(ctx context.Context, se *mcsv1beta1.ServiceExport) error {
 	u, err := toUnstructured(a.res, se, "ServiceExport")
 	if err != nil {
 		return err

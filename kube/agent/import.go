@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -56,14 +55,7 @@ func shorten(s string) string {
 
 // portKey names a service port in mcsapi.AnnotationGatewayPorts.
 func portKey(p *meshfedv1.ServicePort) string {
-	if p.GetName() != "" {
-		return p.GetName()
-	}
-	proto := p.GetProtocol()
-	if proto == "" {
-		proto = "TCP"
-	}
-	return strconv.Itoa(int(p.GetPort())) + "/" + proto
+	return mcsapi.PortKey(p.GetName(), int64(p.GetPort()), p.GetProtocol())
 }
 
 // syncImport makes this cluster's ServiceImport, derived Service and

@@ -11,6 +11,18 @@ import (
 // when unnamed) to the gateway port clients of the derived Service reach.
 type GatewayPorts map[string]int
 
+// PortKey names a service port in the gateway-ports annotation: its name,
+// or "PORT/PROTOCOL" when unnamed (protocol empty means TCP).
+func PortKey(name string, port int64, protocol string) string {
+	if name != "" {
+		return name
+	}
+	if protocol == "" {
+		protocol = "TCP"
+	}
+	return strconv.FormatInt(port, 10) + "/" + protocol
+}
+
 // ParseGatewayPorts reads the annotation value "KEY=PORT,KEY=PORT".
 func ParseGatewayPorts(s string) (GatewayPorts, error) {
 	out := GatewayPorts{}

@@ -135,14 +135,7 @@ func importPorts(objs []any, log *slog.Logger) []ImportPort {
 			name, _, _ := unstructured.NestedString(p, "name")
 			proto, _, _ := unstructured.NestedString(p, "protocol")
 			num, _, _ := unstructured.NestedInt64(p, "port")
-			if proto == "" {
-				proto = "TCP"
-			}
-			k := name
-			if k == "" {
-				k = strconv.FormatInt(num, 10) + "/" + proto
-			}
-			if gp, ok := gw[k]; ok && num > 0 && num < 65536 {
+			if gp, ok := gw[PortKey(name, num, proto)]; ok && num > 0 && num < 65536 {
 				out = append(out, ImportPort{Namespace: u.GetNamespace(), Name: u.GetName(), Port: uint32(num), GatewayPort: gp})
 			}
 		}
