@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshfed/meshfed/internal/etcdtest"
+	"github.com/meshfed/meshfed/test/bench/benchkit"
 	"github.com/meshfed/meshfed/test/failover"
 )
 
@@ -55,9 +56,9 @@ func TestFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("load average at the start: %s", failover.LoadAvg())
+	t.Logf("load average at the start: %s", benchkit.LoadAvg())
 	t.Cleanup(func() {
-		t.Logf("load average at the end: %s", failover.LoadAvg())
+		t.Logf("load average at the end: %s", benchkit.LoadAvg())
 		if t.Failed() {
 			t.Logf("c0's /debug/routes:\n%s\n%s", env.RoutesText(context.Background()), env.Logs(40))
 		}
