@@ -430,6 +430,7 @@ func (g *Gateway) acceptLoop(l net.Listener, name string, handle func(net.Conn))
 			continue
 		}
 		wait.Reset()
+		c = newFastConn(c)
 		if !g.conns.add(c, g.cfg.Limits.MaxConnections) {
 			g.m.rejected.WithLabelValues(name, "max_connections").Inc()
 			c.Close()

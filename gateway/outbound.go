@@ -295,7 +295,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		tc := &trackedConn{Conn: c, t: &l.g.conns}
+		tc := &trackedConn{Conn: newFastConn(c), t: &l.g.conns}
 		if l.g.conns.add(tc, l.g.cfg.Limits.MaxConnections) {
 			return tc, nil
 		}

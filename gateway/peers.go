@@ -137,7 +137,7 @@ func (p *peers) dial(ctx context.Context, cluster string, t Target) (net.Conn, e
 			errs = append(errs, err)
 			continue
 		}
-		tc := tls.Client(raw, g.clientTLS(cluster, t, p.cache(cluster)))
+		tc := tls.Client(newFastConn(raw), g.clientTLS(cluster, t, p.cache(cluster)))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			g.m.handshakeFailures.WithLabelValues("outbound", handshakeReason(err)).Inc()
@@ -174,7 +174,7 @@ func (g *Gateway) dialLocal(ctx context.Context, t Target) (net.Conn, string, er
 			errs = append(errs, err)
 			continue
 		}
-		return &releaseConn{Conn: c, release: func() { lp.done(i) }}, lp.addrs[i], nil
+		return &releaseConn{Conn: newFastConn(c), release: func() { lp.done(i) }}, lp.addrs[i], nil
 	}
 	return nil, "", errors.Join(errs...)
 }

@@ -68,9 +68,17 @@ func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 	buf := *sp
 	var n int64
 	var err error
+	// The read deadline is last activity + idle, but setting it costs a
+	// timer update, so it is moved only once activity has moved on by
+	// idle/16: the deadline may fire early (then the check below goes
+	// on waiting), never late.
+	var armed int64 // the activity time the deadline was set from; 0: unset
 	for {
 		if idle > 0 {
-			src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
+			if l := last.Load(); armed == 0 || l-armed > int64(idle/16) {
+				src.SetReadDeadline(time.Unix(0, l).Add(idle))
+				armed = l
+			}
 		}
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
@@ -92,7 +100,8 @@ func pipe(dst, src net.Conn, idle time.Duration, last *atomic.Int64) int64 {
 		}
 		if rerr != nil {
 			if errors.Is(rerr, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle {
-				continue // the other direction is busy: not idle
+				armed = 0 // the deadline passed: set it again
+				continue  // the other direction was active: not idle
 			}
 			if !errors.Is(rerr, io.EOF) {
 				err = rerr

@@ -81,3 +81,36 @@ func TestSpliceIdleTimeout(t *testing.T) {
 		t.Fatal("client still open")
 	}
 }
+
+// TestSpliceIdleOneWay: traffic in one direction keeps both open (the
+// other direction's deadline fires and is moved on), and the splice
+// closes no sooner than idle after the last byte.
+func TestSpliceIdleOneWay(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	client, a := tcpPair(t)
+	b, server := tcpPair(t)
+	defer client.Close()
+	defer server.Close()
+	done := make(chan time.Time, 1)
+	go func() {
+		splice(newFastConn(a), newFastConn(b), idle)
+		done <- time.Now()
+	}()
+	go io.Copy(io.Discard, server)
+	var lastWrite time.Time
+	for range 20 { // 400 ms: four idle periods
+		if _, err := client.Write([]byte("x")); err != nil {
+			t.Fatalf("splice closed while one direction was active: %v", err)
+		}
+		lastWrite = time.Now()
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case closed := <-done:
+		if d := closed.Sub(lastWrite); d < idle {
+			t.Fatalf("closed %v after the last byte, before the idle timeout of %v", d, idle)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle splice not closed")
+	}
+}

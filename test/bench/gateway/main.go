@@ -30,6 +30,7 @@ type options struct {
 	haproxy      string
 	bin          string // meshfed, for the control plane
 	gatewayBin   string // runs the gateways
+	paths        string // comma-separated path names to measure; empty: all
 }
 
 func main() { benchkit.Main("gateway bench", run) }
@@ -52,6 +53,7 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.haproxy, "haproxy", "", "haproxy binary (default: PATH, else apt-get install haproxy when root)")
 	fs.StringVar(&o.bin, "bin", "", "meshfed binary, for the control plane (default: go build ./cmd/meshfed into a temporary directory)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "binary that runs the gateways: meshfed-gateway, or a meshfed binary (then `meshfed gateway`) (default: go build ./cmd/meshfed-gateway)")
+	fs.StringVar(&o.paths, "paths", "", "comma-separated paths to measure (direct, meshfed-tcp, meshfed-proxy, haproxy-tcp, haproxy-http); default all. \"direct\" is always measured: \"added\" is relative to it")
 	backendMode := fs.Bool("backend", false, "internal: run as the benchmark's backend server process")
 	if err := benchkit.ParseFlags(fs, os.Args[1:]); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/meshfed/meshfed/test/bench/benchkit"
@@ -64,6 +65,9 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 		rep.paths = append(rep.paths,
 			path{name: "haproxy-tcp", desc: "client → HAProxy B (mode tcp) → mTLS → HAProxy A → server", addr: h.echoTCP, req: originRequest(), sink: h.sink, proxies: h.pids()},
 			path{name: "haproxy-http", desc: "client → HAProxy B (mode http, keep-alive) → mTLS → HAProxy A → server", addr: h.echoHTTP, req: originRequest(), proxies: h.pids()})
+	}
+	if rep.paths, err = selectPaths(rep.paths, o.paths); err != nil {
+		return err
 	}
 	procs := []proc{{"gateway B", f.b.PID, f.bAdmin}, {"gateway A", f.a.PID, f.aAdmin}}
 	if h != nil {
@@ -273,4 +277,34 @@ func probeTLS(f *federation) string {
 	}
 	cs := tc.ConnectionState()
 	return fmt.Sprintf("%s, %s, key exchange %s (Go defaults on both gateways)", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID)
+}
+
+// selectPaths keeps the paths named in list (comma-separated), and
+// direct, which every "added" figure is relative to; an empty list keeps
+// all.
+func selectPaths(all []path, list string) ([]path, error) {
+	if list == "" {
+		return all, nil
+	}
+	want := map[string]bool{"direct": true}
+	for _, n := range strings.Split(list, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var out []path
+	for _, p := range all {
+		if want[p.name] {
+			out = append(out, p)
+			delete(want, p.name)
+		}
+	}
+	for n := range want {
+		if n != "direct" {
+			var names []string
+			for _, p := range all {
+				names = append(names, p.name)
+			}
+			return nil, fmt.Errorf("-paths: no path %q here; the paths are %s", n, strings.Join(names, ", "))
+		}
+	}
+	return out, nil
 }
