@@ -69,6 +69,9 @@ type Gateway struct {
 	lb          *balancers
 	health      *healthState
 	retryBudget *retryBudget
+	// h1pool and h1idle serve the outbound HTTP/1.1 fast path (h1.go).
+	h1pool *h1pool
+	h1idle h1Idle
 
 	// stateMu guards state, which Follow applies watch responses to.
 	stateMu sync.Mutex
@@ -134,6 +137,7 @@ func New(cfg *Config, opts Options) (g *Gateway, err error) {
 		g.dialSvc = (&net.Dialer{}).DialContext
 	}
 	g.retryBudget = newRetryBudget(cfg.Retry)
+	g.h1pool = newH1Pool(g)
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -350,7 +354,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	outSrv := g.outboundServer(bg)
 	if g.outbound != nil {
-		goFn(func() { outSrv.Serve(limitListener(g.outbound, g, "outbound")) })
+		hand := newHandOver(g.outbound.Addr())
+		goFn(func() { outSrv.Serve(hand) })
+		goFn(func() { g.serveOutbound(limitListener(g.outbound, g, "outbound"), hand) })
 	}
 	goFn(func() { g.acceptLoop(g.inbound, "inbound", g.handleInbound) })
 	var grpcSrvs []*http.Server
@@ -377,6 +383,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 	close(g.stopping)
 	g.log.Info("draining", "timeout", g.cfg.Limits.DrainTimeout.D())
 	g.inbound.Close()
+	if g.outbound != nil {
+		g.outbound.Close()
+	}
+	g.h1idle.drain()
 	for _, t := range g.tcp {
 		t.l.Close()
 	}
@@ -408,6 +418,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	wg.Wait()
 	g.conns.waitAll()
 	g.peers.close()
+	g.h1pool.closeIdle(true)
 	if err := g.saveSnapshot(); err != nil {
 		g.log.Warn("saving the snapshot", "error", err)
 	}

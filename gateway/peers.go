@@ -276,4 +276,7 @@ var (
 
 // CloseIdleTunnels closes the idle keep-alive tunnels of proxied HTTP, so
 // the next requests open (and handshake) new ones.
-func (g *Gateway) CloseIdleTunnels() { g.peers.close() }
+func (g *Gateway) CloseIdleTunnels() {
+	g.peers.close()
+	g.h1pool.closeIdle(false)
+}

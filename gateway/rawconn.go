@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -30,6 +31,10 @@ type fastConn struct {
 	// The callbacks and their arguments live in the connection, so a
 	// read or write allocates nothing; rmu and wmu keep concurrent
 	// readers (or writers) from sharing them.
+	// nonblock makes Read return errWouldBlock instead of waiting when
+	// nothing is there (stillOpen's check of an idle connection).
+	nonblock atomic.Bool
+
 	rmu    sync.Mutex
 	rbuf   []byte
 	rn     int
@@ -69,6 +74,9 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rbuf = nil
 	c.rmu.Unlock()
+	if err == nil && errno == syscall.EAGAIN {
+		return 0, errWouldBlock
+	}
 	if err == nil && errno != 0 {
 		err = os.NewSyscallError("read", errno)
 	}
@@ -90,6 +98,10 @@ func (c *fastConn) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if c.nonblock.Load() {
+				c.rerrno = e
+				return true
+			}
 			return false
 		case 0:
 			c.rn = int(r)
@@ -147,3 +159,14 @@ func (c *fastConn) opError(op string, err error) error {
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
+
+// errWouldBlock is what a non-blocking Read returns when nothing is
+// there. It is a temporary net.Error, so a tls.Conn above does not keep
+// it as the connection's error.
+var errWouldBlock error = wouldBlockError{}
+
+type wouldBlockError struct{}
+
+func (wouldBlockError) Error() string   { return "nothing to read yet" }
+func (wouldBlockError) Timeout() bool   { return true }
+func (wouldBlockError) Temporary() bool { return true }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -125,9 +126,88 @@ func idempotent(method string) bool {
 	return false
 }
 
-// routeTransport picks the target cluster for each request and sends it
-// over that cluster's transport, retrying on other clusters as
-// RetryConfig allows, and feeding outcomes to outlier detection.
+// attemptFn sends one attempt of a request to cluster (the attempt-th,
+// from 0). It reports the response status when err is nil, and whether
+// any of the request may have reached the cluster (false for a failed
+// dial or a peer that refused the handshake: safe to send elsewhere).
+type attemptFn func(cluster string, attempt int) (code int, sent bool, err error)
+
+// routeRequest sends a request for t to clusters the service's balancer
+// picks, retrying on other clusters as RetryConfig allows and feeding
+// outcomes to outlier detection. It returns the cluster of the last
+// attempt, and nil when that attempt's response is the one to forward.
+// discard is called for a response that is retried instead.
+func (g *Gateway) routeRequest(ctx context.Context, t Target, method string, replayable bool, try attemptFn, discard func()) (string, error) {
+	bal := g.lb.get(t.Service.Key())
+	if bal == nil {
+		return "", fmt.Errorf("%s: %w", t.Service, errUnavailable)
+	}
+	g.retryBudget.request(time.Now())
+	known := len(g.routes.Load().clusters)
+	var tried []string
+	var errs []error
+	last := ""
+	for attempt := 0; attempt < g.cfg.Retry.Attempts; attempt++ {
+		cluster, ok := bal.Pick(skipper(tried))
+		if !ok {
+			break
+		}
+		if attempt > 0 {
+			if !g.retryBudget.retry(time.Now()) {
+				errs = append(errs, errors.New("retry budget exhausted"))
+				break
+			}
+			g.m.retries.WithLabelValues(g.cfg.Cluster, cluster, t.Service.String()).Inc()
+		}
+		tried = append(tried, cluster)
+		last = cluster
+		code, sent, err := try(cluster, attempt)
+		if cluster != g.cfg.Cluster {
+			g.health.observe(cluster, err == nil && code < 500, known, time.Now())
+		}
+		if err == nil && !g.retryableStatus(code) {
+			return cluster, nil
+		}
+		canRetry := !sent || (idempotent(method) && replayable)
+		if err == nil {
+			if !canRetry || attempt+1 >= g.cfg.Retry.Attempts {
+				return cluster, nil
+			}
+			discard()
+			errs = append(errs, fmt.Errorf("cluster %s: status %d", cluster, code))
+			continue
+		}
+		errs = append(errs, err)
+		if !canRetry || ctx.Err() != nil || errors.Is(err, errClientGone) {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return last, fmt.Errorf("%s: %w", t.Service, errUnavailable)
+	}
+	return last, errors.Join(errs...)
+}
+
+// sentAny classifies an attempt's error: false when nothing of the
+// request can have reached the cluster.
+func (g *Gateway) sentAny(err error) bool {
+	var de *dialError
+	switch {
+	case errors.As(err, &de):
+		return false
+	case peerRefused(err):
+		// The peer's TLS alert after the handshake (TLS 1.3 checks the
+		// client certificate after the client is done): it processed
+		// nothing, so any method may go elsewhere.
+		g.m.handshakeFailures.WithLabelValues("outbound", "refused_by_peer").Inc()
+		return false
+	}
+	return true
+}
+
+// routeTransport is the RoundTripper of the outbound net/http server (the
+// requests the fast path hands over): routeRequest over per-cluster
+// transports.
 type routeTransport struct{ g *Gateway }
 
 func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -140,77 +220,39 @@ func (rt routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	req.URL.Host = t.Service.Host() + ":" + strconv.Itoa(int(t.Port))
-	bal := g.lb.get(t.Service.Key())
-	if bal == nil {
-		return nil, fmt.Errorf("%s: %w", t.Service, errUnavailable)
-	}
 	info, _ := req.Context().Value(reqInfoKey{}).(*reqInfo)
-	now := time.Now()
-	g.retryBudget.request(now)
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	known := len(g.routes.Load().clusters)
-	var tried []string
-	var errs []error
-	for attempt := 0; attempt < g.cfg.Retry.Attempts; attempt++ {
-		cluster, ok := bal.Pick(skipper(tried))
-		if !ok {
-			break
-		}
-		if attempt > 0 {
-			if !g.retryBudget.retry(time.Now()) {
-				errs = append(errs, errors.New("retry budget exhausted"))
-				break
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	replayable := !hasBody || req.GetBody != nil
+	var resp *http.Response
+	_, err = g.routeRequest(req.Context(), t, req.Method, replayable, func(cluster string, attempt int) (int, bool, error) {
+		if attempt > 0 && hasBody {
+			// The transport closed the body of the failed attempt.
+			if req.GetBody == nil {
+				return 0, true, errors.New("the request body cannot be sent again")
 			}
-			if req.Body != nil && req.Body != http.NoBody {
-				if req.Body, err = req.GetBody(); err != nil {
-					break
-				}
+			var err error
+			if req.Body, err = req.GetBody(); err != nil {
+				return 0, true, err
 			}
-			g.m.retries.WithLabelValues(g.cfg.Cluster, cluster, t.Service.String()).Inc()
 		}
-		tried = append(tried, cluster)
 		if info != nil {
 			info.cluster = cluster
 		}
-		resp, err := rt.try(req, cluster)
-		sent := true
-		var de *dialError
-		switch {
-		case errors.As(err, &de):
-			sent = false
-		case peerRefused(err):
-			// The peer's TLS alert after the handshake (TLS 1.3 checks the
-			// client certificate after the client is done): it processed
-			// nothing, so any method may go elsewhere.
-			sent = false
-			g.m.handshakeFailures.WithLabelValues("outbound", "refused_by_peer").Inc()
+		r, err := rt.try(req, cluster)
+		if err != nil {
+			return 0, g.sentAny(err), err
 		}
-		if cluster != g.cfg.Cluster {
-			g.health.observe(cluster, err == nil && resp.StatusCode < 500, known, time.Now())
-		}
-		if err == nil && !g.retryableStatus(resp.StatusCode) {
-			return resp, nil
-		}
-		canRetry := !sent || (idempotent(req.Method) && replayable)
-		if err == nil {
-			if !canRetry || attempt+1 >= g.cfg.Retry.Attempts {
-				return resp, nil
-			}
-			// Drain a little so the connection can be reused, then retry.
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			errs = append(errs, fmt.Errorf("cluster %s: %s", cluster, resp.Status))
-			continue
-		}
-		errs = append(errs, err)
-		if !canRetry || req.Context().Err() != nil {
-			break
-		}
+		resp = r
+		return r.StatusCode, true, nil
+	}, func() {
+		// Drain a little so the connection can be reused, then retry.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) == 0 {
-		return nil, fmt.Errorf("%s: %w", t.Service, errUnavailable)
-	}
-	return nil, errors.Join(errs...)
+	return resp, nil
 }
 
 // try sends one attempt. The per-try timeout is the cluster transport's

@@ -1,0 +1,1016 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The outbound listener's HTTP/1.1 fast path.
+//
+// Most proxied requests are plain HTTP/1.1: a method, a clusterset
+// host, headers and a body framed by Content-Length or chunked
+// encoding. For those the gateway does not need net/http's server and
+// transport, whose goroutine hand-offs (a background read per request on
+// the server side, write and read loops on the transport side) and
+// allocations made the forward proxy cost twice the CPU per request of
+// the byte tunnel. The fast path serves a connection on one goroutine:
+// it reads a request head, picks the cluster, writes the head and body
+// to a pooled tunnel, and passes the response back as it came, with
+// bodies copied in their own framing (so chunk trailers cross).
+//
+// Everything else — CONNECT, upgrades (WebSocket), Expect: 100-continue,
+// HTTP/1.0, HTTP/2 cleartext, heads larger than the read buffer, and any
+// head the strict parser refuses — goes to net/http's server with every
+// byte read so far (handOver); the connection stays there.
+
+// h1ReadBufSize is the fast path's read buffer; a request head must fit
+// in it (larger ones, up to limits.max_header_bytes, go to net/http).
+const h1ReadBufSize = 8 << 10
+
+var (
+	h1ReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1ReadBufSize) }}
+	h1WriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// handOver passes connections to the outbound net/http server.
+type handOver struct {
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+	addr   net.Addr
+}
+
+func newHandOver(addr net.Addr) *handOver {
+	return &handOver{ch: make(chan net.Conn), closed: make(chan struct{}), addr: addr}
+}
+
+func (h *handOver) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.ch:
+		return c, nil
+	case <-h.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handOver) Close() error {
+	h.once.Do(func() { close(h.closed) })
+	return nil
+}
+
+func (h *handOver) Addr() net.Addr { return h.addr }
+
+// give hands c to the server; it closes c when the server is shut down.
+func (h *handOver) give(c net.Conn) {
+	select {
+	case h.ch <- c:
+	case <-h.closed:
+		c.Close()
+	}
+}
+
+// h1Idle tracks fast-path connections waiting for their next request,
+// so a drain closes them (as http.Server.Shutdown closes idle ones).
+type h1Idle struct {
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	draining bool
+}
+
+// enter marks c idle; false means the gateway is draining: close it.
+func (s *h1Idle) enter(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// leave marks c busy; false means the gateway started draining.
+func (s *h1Idle) leave(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	return !s.draining
+}
+
+// drain closes the idle connections, and from now on every connection
+// once it is done with its request.
+func (s *h1Idle) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}
+
+// serveOutbound accepts on l; connections start on the fast path.
+func (g *Gateway) serveOutbound(l net.Listener, hand *handOver) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			g.log.Warn("accept", "listener", "outbound", "error", err)
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		go (&h1conn{g: g, c: c, hand: hand}).serve()
+	}
+}
+
+// h1conn is one client connection on the fast path.
+type h1conn struct {
+	g    *Gateway
+	c    net.Conn
+	hand *handOver
+	br   *bufio.Reader // while a request is in progress (or pipelined)
+	// first holds what the read that ended an idle wait returned: an
+	// idle connection keeps only this, not a pooled read buffer.
+	first   [512]byte
+	pending []byte
+	head    h1Head
+	// out is the request head as forwarded, rebuilt per request.
+	out []byte
+	// watch notices the client going away during a slow request.
+	watch clientWatch
+}
+
+// Read feeds br: first what ended the idle wait, then the connection.
+func (h *h1conn) Read(p []byte) (int, error) {
+	if len(h.pending) > 0 {
+		n := copy(p, h.pending)
+		h.pending = h.pending[n:]
+		return n, nil
+	}
+	return h.c.Read(p)
+}
+
+func (h *h1conn) serve() {
+	g := h.g
+	defer func() {
+		if h.br != nil {
+			h1ReaderPool.Put(h.br)
+		}
+	}()
+	lim := g.cfg.Limits
+	for {
+		if h.br == nil {
+			// Idle: wait for the next request with only h.first.
+			if !g.h1idle.enter(h.c) {
+				h.c.Close()
+				return
+			}
+			h.c.SetReadDeadline(time.Now().Add(lim.IdleTimeout.D()))
+			n, err := h.c.Read(h.first[:])
+			if !g.h1idle.leave(h.c) && n == 0 {
+				h.c.Close()
+				return
+			}
+			if n == 0 {
+				_ = err // closed, reset or idle: nothing to answer
+				h.c.Close()
+				return
+			}
+			h.pending = h.first[:n]
+			h.br = h1ReaderPool.Get().(*bufio.Reader)
+			h.br.Reset(h)
+		}
+		h.c.SetReadDeadline(time.Now().Add(lim.HeaderTimeout.D()))
+		n, ok := h.readHead()
+		if !ok {
+			h.handOver()
+			return
+		}
+		h.c.SetReadDeadline(time.Time{})
+		keep := h.request(n)
+		if !keep {
+			h.c.Close()
+			return
+		}
+		if h.br.Buffered() == 0 && len(h.pending) == 0 {
+			h1ReaderPool.Put(h.br)
+			h.br = nil
+		}
+	}
+}
+
+// readHead reads and parses a request head into h.head, returning its
+// length, or false when the request is not for the fast path (or the
+// connection ended: net/http then sees the same).
+func (h *h1conn) readHead() (int, bool) {
+	for {
+		buf, _ := h.br.Peek(h.br.Buffered())
+		switch end := findHeadEnd(buf); {
+		case end < 0:
+			return 0, false
+		case end > 0:
+			if !parseRequestHead(buf[:end], &h.head) || !h.eligible() {
+				return 0, false
+			}
+			return end, true
+		}
+		if h.br.Buffered() == h.br.Size() {
+			return 0, false // too large for the fast path
+		}
+		if _, err := h.br.Peek(h.br.Buffered() + 1); err != nil {
+			return 0, false
+		}
+	}
+}
+
+// eligible reports whether the parsed request is one the fast path
+// serves.
+func (h *h1conn) eligible() bool {
+	hd := &h.head
+	if hd.minor != 1 || hd.upgrade || hd.expect {
+		return false
+	}
+	switch string(hd.method) {
+	case http.MethodConnect, "PRI":
+		return false
+	}
+	return true
+}
+
+// handOver gives the connection, with what was read of it, to net/http.
+func (h *h1conn) handOver() {
+	c := h.c
+	if h.br != nil && (h.br.Buffered() > 0 || len(h.pending) > 0) {
+		c = &bufferedConn{Conn: h.c, r: h.br}
+		h.br = nil // bufferedConn reads it; not back to the pool
+	}
+	h.hand.give(c)
+}
+
+// h1Error is a request the fast path answers itself.
+type h1Error struct {
+	code int
+	msg  string
+}
+
+// request serves the request whose head (n bytes) is in h.br, reporting
+// whether the client connection may serve another.
+func (h *h1conn) request(n int) (keep bool) {
+	g := h.g
+	start := time.Now()
+	hd := &h.head
+	method := string(hd.method) // the retry loop and logs keep it
+
+	// The target: absolute-form URI, else the Host header.
+	host, path := hd.host, hd.target
+	if len(path) > 0 && path[0] != '/' && path[0] != '*' {
+		u, p, ok := splitAbsolute(path)
+		if !ok {
+			h.br.Discard(n)
+			return h.reply(&h1Error{http.StatusBadRequest, fmt.Sprintf("meshfed gateway: request target %q is neither a path nor an http:// URI", path)}, hd.close)
+		}
+		host, path = u, p
+	}
+	t, err := ParseHost(string(host))
+	if err != nil {
+		h.br.Discard(n)
+		h.skipBody()
+		g.m.requests.WithLabelValues("outbound", g.cfg.Cluster, "", "", "http", "bad_request").Inc()
+		return h.reply(&h1Error{http.StatusBadRequest, fmt.Sprintf("meshfed gateway: %v; send requests for NAME.NAMESPACE.%s (HTTP_PROXY=http://%s)", err, ClustersetDomain, g.OutboundAddr())}, true)
+	}
+	svc := t.Service.String()
+	if t, err = g.resolve(t); err != nil {
+		h.br.Discard(n)
+		h.skipBody()
+		g.m.requests.WithLabelValues("outbound", g.cfg.Cluster, "", svc, "http", "4xx").Inc()
+		return h.reply(&h1Error{http.StatusNotFound, "meshfed gateway: " + err.Error()}, true)
+	}
+
+	// The forwarded head: origin-form target, Host first, hop-by-hop
+	// headers dropped.
+	h.out = append(h.out[:0], hd.method...)
+	h.out = append(h.out, ' ')
+	h.out = append(h.out, path...)
+	h.out = append(h.out, " HTTP/1.1\r\nHost: "...)
+	h.out = append(h.out, host...)
+	h.out = append(h.out, "\r\n"...)
+	for _, x := range hd.headers[:hd.nheaders] {
+		if x.hop || asciiEqualFold(x.name, "Host") || forwardedHeader(x.name) {
+			continue
+		}
+		h.out = append(h.out, x.name...)
+		h.out = append(h.out, ": "...)
+		h.out = append(h.out, x.value...)
+		h.out = append(h.out, "\r\n"...)
+	}
+	h.out = append(h.out, "\r\n"...)
+	clientClose := hd.close
+	reqLength, reqChunked := hd.contentLength, hd.chunked
+	h.br.Discard(n)
+
+	// A body that is in the buffer already goes with the head and can
+	// be sent again; a longer one streams and cannot.
+	bodyless := !reqChunked && reqLength <= 0
+	inBuffer := !reqChunked && reqLength > 0 && int64(h.br.Buffered()) >= reqLength
+	replayable := bodyless || inBuffer
+	var body []byte
+	if inBuffer {
+		body, _ = h.br.Peek(int(reqLength))
+	}
+
+	var tun *h1tunnel
+	var resp h1Head
+	bodyTouched := false
+	watch := &h.watch
+	watch.reset(h)
+	var respHeadLen int
+	cluster, err := g.routeRequest(context.Background(), t, method, replayable, func(cluster string, attempt int) (int, bool, error) {
+		if watch.gone.Load() {
+			return 0, true, errClientGone
+		}
+		if bodyTouched && !replayable {
+			return 0, true, errors.New("the request body cannot be sent again")
+		}
+		var err error
+		tun, err = g.h1pool.get(cluster, t)
+		if err == nil {
+			bodyTouched = true
+			respHeadLen, err = h.roundTrip(tun, body, bodyless || inBuffer, reqLength, reqChunked, &resp)
+			if err != nil && tun.reused && tun.nothingRead && replayable && idempotent(method) {
+				// A kept-alive tunnel the far side closed meanwhile: the
+				// request did not get there; try a fresh tunnel.
+				tun.close()
+				if tun, err = g.h1pool.dial(cluster, t); err == nil {
+					respHeadLen, err = h.roundTrip(tun, body, true, reqLength, reqChunked, &resp)
+				}
+			}
+		}
+		if err != nil {
+			if tun != nil {
+				tun.close()
+				tun = nil
+			}
+			return 0, g.sentAny(err), err
+		}
+		return resp.status, true, nil
+	}, func() {
+		tun.discard(respHeadLen, &resp)
+		tun = nil
+	})
+	if inBuffer {
+		h.br.Discard(int(reqLength))
+	}
+	if err != nil {
+		e := h1ProxyError(err)
+		g.m.requests.WithLabelValues("outbound", g.cfg.Cluster, cluster, svc, "http", strconv.Itoa(e.code/100)+"xx").Inc()
+		g.log.Debug("proxy error", "host", string(host), "error", err)
+		if !replayable {
+			clientClose = true // the request body may be half read
+		}
+		if !watch.stop() {
+			return false
+		}
+		return h.reply(e, clientClose)
+	}
+
+	// The response: head (rewritten), then the body in its framing.
+	headerAt := time.Now()
+	draining := g.draining.Load()
+	closeClient := clientClose || draining
+	w := h1WriterPool.Get().(*bufio.Writer)
+	w.Reset(h.c)
+	defer h1WriterPool.Put(w)
+	rbuf, _ := tun.br.Peek(respHeadLen)
+	writeResponseHead(w, rbuf, &resp, closeClient)
+	tun.br.Discard(respHeadLen)
+	noBody := method == http.MethodHead || resp.status == http.StatusNoContent || resp.status == http.StatusNotModified
+	var copied int64
+	var cerr error
+	switch {
+	case noBody:
+	case resp.chunked:
+		copied, cerr = copyChunked(w, tun.br)
+	case resp.contentLength >= 0:
+		copied, cerr = copyFlushing(w, tun.br, resp.contentLength)
+	default:
+		// Delimited by the close of the connection: so is the client's.
+		copied, cerr = copyFlushing(w, tun.br, -1)
+		closeClient = true
+		resp.close = true
+	}
+	if ferr := w.Flush(); cerr == nil {
+		cerr = ferr
+	}
+	if !watch.stop() {
+		closeClient = true // the client went away
+	}
+	if cerr != nil || resp.close {
+		tun.close()
+	} else {
+		g.h1pool.put(tun)
+	}
+	result := strconv.Itoa(resp.status/100) + "xx"
+	labels := []string{"outbound", g.cfg.Cluster, cluster, svc, "http", result}
+	g.m.requests.WithLabelValues(labels...).Inc()
+	g.m.latency.WithLabelValues(labels...).Observe(headerAt.Sub(start).Seconds())
+	g.m.bytes.WithLabelValues("outbound", g.cfg.Cluster, cluster, svc, "http", "received").Add(float64(copied))
+	if g.cfg.AccessLog {
+		g.log.Info("access", "direction", "outbound", "method", method, "host", string(host), "path", string(path), "status", resp.status,
+			"destination_cluster", cluster, "bytes", copied, "duration", time.Since(start).String())
+	}
+	return cerr == nil && !closeClient
+}
+
+// roundTrip writes the request to tun and reads the response head into
+// resp (forwarding no 1xx: a client that did not send Expect gets only
+// informational responses the server sends unasked, which are dropped).
+// It returns the head's length in tun.br.
+func (h *h1conn) roundTrip(tun *h1tunnel, body []byte, whole bool, length int64, chunked bool, resp *h1Head) (int, error) {
+	lim := h.g.cfg.Limits
+	tun.nothingRead = true
+	if h.watch.started {
+		h.watch.tun.Store(tun) // a retry: the client's leaving closes this one
+	}
+	w := h1WriterPool.Get().(*bufio.Writer)
+	w.Reset(tun.conn)
+	defer h1WriterPool.Put(w)
+	w.Write(h.out)
+	var err error
+	switch {
+	case whole:
+		w.Write(body)
+	case chunked:
+		_, err = copyChunked(w, h.br)
+	default:
+		_, err = copyFlushing(w, h.br, length)
+	}
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return 0, err
+	}
+	// The head must come within the per-try timeout. Until clientWatchAfter
+	// passes the client is not watched: most responses come sooner.
+	deadline := time.Now().Add(min(h.g.cfg.Retry.PerTryTimeout.D(), lim.RequestTimeout.D()))
+	watchAt := time.Now().Add(clientWatchAfter)
+	if h.watch.started || !watchAt.Before(deadline) {
+		tun.conn.SetReadDeadline(deadline)
+	} else {
+		tun.conn.SetReadDeadline(watchAt)
+	}
+	defer tun.conn.SetReadDeadline(time.Time{})
+	for {
+		n, err := tun.readHead(resp)
+		if err != nil && !h.watch.started && errors.Is(err, os.ErrDeadlineExceeded) && time.Now().Before(deadline) {
+			h.watch.start(tun)
+			tun.conn.SetReadDeadline(deadline)
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if resp.status >= 200 {
+			return n, nil
+		}
+		if resp.status == http.StatusSwitchingProtocols {
+			return 0, errors.New("the server switched protocols unasked")
+		}
+		tun.br.Discard(n) // 1xx: dropped
+	}
+}
+
+// h1ProxyError is the answer for a request that could not be delivered:
+// as proxyError answers on the net/http path.
+func h1ProxyError(err error) *h1Error {
+	code := http.StatusBadGateway
+	switch {
+	case errors.Is(err, errNoRoute), errors.Is(err, errNoPort):
+		code = http.StatusNotFound
+	case errors.Is(err, errUnavailable):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	return &h1Error{code, "meshfed gateway: " + err.Error()}
+}
+
+// reply answers the client with an error of the gateway's own.
+func (h *h1conn) reply(e *h1Error, closeAfter bool) bool {
+	body := e.msg + "\n"
+	hdr := "HTTP/1.1 " + strconv.Itoa(e.code) + " " + http.StatusText(e.code) + "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n"
+	if closeAfter {
+		hdr += "Connection: close\r\n"
+	}
+	if _, err := io.WriteString(h.c, hdr+"\r\n"+body); err != nil {
+		return false
+	}
+	return !closeAfter
+}
+
+// skipBody reads past the body of a request that is refused, when it is
+// short and already here; otherwise the connection is closed after the
+// answer (reply's caller passes closeAfter).
+func (h *h1conn) skipBody() {
+	if !h.head.chunked && h.head.contentLength > 0 && int64(h.br.Buffered()) >= h.head.contentLength {
+		h.br.Discard(int(h.head.contentLength))
+	}
+}
+
+// writeResponseHead writes the response head as forwarded: the status
+// line as received (upgraded to HTTP/1.1), hop-by-hop headers dropped,
+// and Connection: close when the client connection ends after it.
+func writeResponseHead(w *bufio.Writer, raw []byte, resp *h1Head, closeClient bool) {
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(resp.status))
+	w.WriteByte(' ')
+	w.Write(resp.reason)
+	w.WriteString("\r\n")
+	for _, x := range resp.headers[:resp.nheaders] {
+		if x.hop {
+			continue
+		}
+		w.Write(x.name)
+		w.WriteString(": ")
+		w.Write(x.value)
+		w.WriteString("\r\n")
+	}
+	if closeClient {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// splitAbsolute splits an http:// absolute-form target into its
+// authority and origin-form path.
+func splitAbsolute(u []byte) (host, path []byte, ok bool) {
+	const scheme = "http://"
+	if len(u) < len(scheme) || !asciiEqualFold(u[:len(scheme)], scheme) {
+		return nil, nil, false
+	}
+	rest := u[len(scheme):]
+	end := len(rest)
+	for i, c := range rest {
+		if c == '/' || c == '?' || c == '#' {
+			end = i
+			break
+		}
+	}
+	host, path = rest[:end], rest[end:]
+	if len(host) == 0 || bytes.IndexByte(host, '@') >= 0 {
+		return nil, nil, false
+	}
+	switch {
+	case len(path) == 0:
+		path = []byte("/")
+	case path[0] == '?':
+		path = append([]byte("/"), path...)
+	case path[0] == '#':
+		return nil, nil, false
+	}
+	return host, path, true
+}
+
+// copyFlushing copies n bytes (all until EOF when n < 0) from src to w,
+// flushing w whenever src has nothing buffered, so a streamed body
+// reaches the client as it comes rather than when a buffer fills.
+func copyFlushing(w *bufio.Writer, src *bufio.Reader, n int64) (int64, error) {
+	var done int64
+	for n < 0 || done < n {
+		if src.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return done, err
+			}
+		}
+		want := src.Size()
+		if n >= 0 && n-done < int64(want) {
+			want = int(n - done)
+		}
+		p, err := src.Peek(max(1, min(want, src.Buffered())))
+		if len(p) > 0 {
+			if _, werr := w.Write(p); werr != nil {
+				return done, werr
+			}
+			src.Discard(len(p))
+			done += int64(len(p))
+		}
+		if err != nil {
+			if n < 0 && errors.Is(err, io.EOF) {
+				return done, nil
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// maxChunkLine bounds a chunk-size line and each trailer line.
+const maxChunkLine = 4 << 10
+
+// maxTrailerBytes bounds a chunked body's trailers.
+const maxTrailerBytes = 64 << 10
+
+var errBadChunk = errors.New("malformed chunked body")
+
+// copyChunked copies a chunked body from src to w as it is, chunk
+// extensions and trailers included, checking its framing. It returns
+// the bytes of chunk data copied.
+func copyChunked(w *bufio.Writer, src *bufio.Reader) (int64, error) {
+	var data int64
+	for {
+		if src.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return data, err
+			}
+		}
+		line, err := readCRLFLine(src)
+		if err != nil {
+			return data, err
+		}
+		size, ok := parseChunkSize(line)
+		if !ok {
+			return data, errBadChunk
+		}
+		w.Write(line)
+		if size == 0 {
+			// Trailers, then the blank line.
+			total := 0
+			for {
+				line, err := readCRLFLine(src)
+				if err != nil {
+					return data, err
+				}
+				total += len(line)
+				if total > maxTrailerBytes {
+					return data, errBadChunk
+				}
+				if len(line) > 2 {
+					colon := bytes.IndexByte(line, ':')
+					if colon <= 0 || !isToken(line[:colon]) || !fieldValue(line[colon+1:len(line)-2]) {
+						return data, errBadChunk
+					}
+				}
+				w.Write(line)
+				if len(line) == 2 {
+					return data, nil
+				}
+			}
+		}
+		n, err := copyFlushing(w, src, size)
+		data += n
+		if err != nil {
+			return data, err
+		}
+		end, err := readCRLFLine(src)
+		if err != nil {
+			return data, err
+		}
+		if len(end) != 2 {
+			return data, errBadChunk
+		}
+		w.Write(end)
+	}
+}
+
+// readCRLFLine returns the next line through its CRLF (a slice of src's
+// buffer, valid until the next read), refusing bare LF and long lines.
+func readCRLFLine(src *bufio.Reader) ([]byte, error) {
+	line, err := src.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return nil, errBadChunk
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' || len(line) > maxChunkLine {
+		return nil, errBadChunk
+	}
+	return line, nil
+}
+
+// parseChunkSize parses "HEX[;ext]\r\n".
+func parseChunkSize(line []byte) (int64, bool) {
+	line = line[:len(line)-2]
+	end := len(line)
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		if !fieldValue(line[i:]) {
+			return 0, false
+		}
+		end = i
+	}
+	hex := line[:end]
+	for len(hex) > 0 && (hex[len(hex)-1] == ' ' || hex[len(hex)-1] == '\t') {
+		hex = hex[:len(hex)-1]
+	}
+	if len(hex) == 0 || len(hex) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range hex {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, true
+}
+
+// h1tunnel is a keep-alive connection to a cluster for one target.
+type h1tunnel struct {
+	key    h1key
+	conn   net.Conn
+	br     *bufio.Reader
+	idleAt time.Time
+	reused bool
+	pool   *h1pool
+	// nothingRead is true until a byte of the response arrived.
+	nothingRead bool
+}
+
+// readHead reads a response head into resp, returning its length.
+func (t *h1tunnel) readHead(resp *h1Head) (int, error) {
+	for {
+		buf, _ := t.br.Peek(t.br.Buffered())
+		if len(buf) > 0 {
+			t.nothingRead = false
+		}
+		switch end := findHeadEnd(buf); {
+		case end < 0:
+			return 0, errors.New("malformed response head (bare LF line ends)")
+		case end > 0:
+			if !parseResponseHead(buf[:end], resp) {
+				return 0, fmt.Errorf("malformed response head %q", truncate(buf[:end], 200))
+			}
+			return end, nil
+		}
+		if t.br.Buffered() == t.br.Size() {
+			return 0, fmt.Errorf("response head larger than %d bytes", t.br.Size())
+		}
+		if _, err := t.br.Peek(t.br.Buffered() + 1); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// discard drops a response that is retried elsewhere: the connection is
+// closed (draining it could take as long as the body).
+func (t *h1tunnel) discard(int, *h1Head) { t.close() }
+
+func (t *h1tunnel) close() {
+	t.conn.Close()
+	if t.br != nil {
+		h1ReaderPool.Put(t.br)
+		t.br = nil
+	}
+}
+
+// h1key names a tunnel pool: one per cluster and target.
+type h1key struct {
+	cluster string
+	target  Target
+}
+
+// h1pool keeps idle tunnels per cluster and target, most recent last.
+type h1pool struct {
+	g       *Gateway
+	mu      sync.Mutex
+	idle    map[h1key][]*h1tunnel
+	closed  bool
+	maxIdle int
+	timeout time.Duration
+	dials   atomic.Int64 // tunnels opened, for tests
+}
+
+func newH1Pool(g *Gateway) *h1pool {
+	return &h1pool{g: g, idle: map[h1key][]*h1tunnel{}, maxIdle: 64, timeout: 90 * time.Second}
+}
+
+// get returns an idle tunnel to cluster for t that is still open, or a
+// new one.
+func (p *h1pool) get(cluster string, t Target) (*h1tunnel, error) {
+	key := h1key{cluster, t}
+	now := time.Now()
+	for {
+		p.mu.Lock()
+		list := p.idle[key]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			return p.dial(cluster, t)
+		}
+		tun := list[len(list)-1]
+		list[len(list)-1] = nil
+		p.idle[key] = list[:len(list)-1]
+		p.mu.Unlock()
+		if now.Sub(tun.idleAt) > p.timeout || !stillOpen(tun.conn) {
+			tun.close()
+			continue
+		}
+		tun.reused = true
+		tun.br = h1ReaderPool.Get().(*bufio.Reader)
+		tun.br.Reset(tun.conn)
+		return tun, nil
+	}
+}
+
+// dial opens a new tunnel.
+func (p *h1pool) dial(cluster string, t Target) (*h1tunnel, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.g.cfg.Limits.ConnectTimeout.D())
+	defer cancel()
+	c, err := p.g.peers.dial(ctx, cluster, t)
+	if err != nil {
+		var de *dialError
+		if !errors.As(err, &de) {
+			err = &dialError{cluster, err}
+		}
+		return nil, err
+	}
+	p.dials.Add(1)
+	br := h1ReaderPool.Get().(*bufio.Reader)
+	br.Reset(c)
+	return &h1tunnel{key: h1key{cluster, t}, conn: c, br: br, pool: p}, nil
+}
+
+// put keeps tun for reuse; its read buffer goes back to the pool (a
+// response read to its end leaves nothing in it).
+func (p *h1pool) put(tun *h1tunnel) {
+	if tun.br.Buffered() > 0 {
+		tun.close() // bytes after the response: not a clean connection
+		return
+	}
+	h1ReaderPool.Put(tun.br)
+	tun.br = nil
+	tun.idleAt = time.Now()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		tun.close()
+		return
+	}
+	list := append(p.idle[tun.key], tun)
+	var old *h1tunnel
+	if len(list) > p.maxIdle {
+		old = list[0]
+		list = list[1:]
+	}
+	p.idle[tun.key] = list
+	p.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+}
+
+// closeIdle closes every idle tunnel; with final, later ones too.
+func (p *h1pool) closeIdle(final bool) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = map[h1key][]*h1tunnel{}
+	if final {
+		p.closed = true
+	}
+	p.mu.Unlock()
+	for _, list := range idle {
+		for _, t := range list {
+			t.close()
+		}
+	}
+}
+
+// stillOpen reports whether an idle connection has not been closed by
+// the far side: one non-blocking read that must find nothing. A TLS
+// connection processes what arrived (a session ticket is fine, an alert
+// or data is not).
+func stillOpen(c net.Conn) bool {
+	var fc *fastConn
+	switch x := c.(type) {
+	case *tls.Conn:
+		fc, _ = x.NetConn().(*fastConn)
+	case *releaseConn:
+		fc, _ = x.Conn.(*fastConn)
+	case *fastConn:
+		fc = x
+	}
+	if fc == nil {
+		return true // cannot tell; the retry of a bodiless request covers it
+	}
+	var b [1]byte
+	fc.nonblock.Store(true)
+	n, err := c.Read(b[:])
+	fc.nonblock.Store(false)
+	return n == 0 && errors.Is(err, errWouldBlock)
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// forwardedHeader reports the Forwarded and X-Forwarded-* headers a
+// client sent: dropped, as net/http's ReverseProxy drops them, so a
+// client cannot pass forged ones to a service.
+func forwardedHeader(name []byte) bool {
+	return asciiEqualFold(name, "Forwarded") || asciiEqualFold(name, "X-Forwarded-For") ||
+		asciiEqualFold(name, "X-Forwarded-Host") || asciiEqualFold(name, "X-Forwarded-Proto")
+}
+
+// clientWatchAfter is how long a request waits for its response head
+// before the client connection is watched for going away.
+const clientWatchAfter = 100 * time.Millisecond
+
+// clientWatch reads the client connection while a slow request is in
+// flight, so a client that goes away (or a drain that closes it) closes
+// the tunnel, and the far side sees the request cancelled, as net/http's
+// background read does. Bytes it reads (a pipelined request) are kept
+// for the next request.
+type clientWatch struct {
+	h       *h1conn
+	started bool
+	stopped atomic.Bool
+	gone    atomic.Bool // the client went away
+	tun     atomic.Pointer[h1tunnel]
+	done    chan struct{}
+	buf     [512]byte
+	n       int
+	err     error
+}
+
+func (w *clientWatch) reset(h *h1conn) {
+	w.h, w.started = h, false
+	w.gone.Store(false)
+}
+
+// errClientGone ends the attempts of a request whose client went away.
+var errClientGone = errors.New("the client went away")
+
+// start watches the client until stop. A client that pipelined its next
+// request is not watched (its bytes are in the read buffer already).
+func (w *clientWatch) start(tun *h1tunnel) {
+	h := w.h
+	if h.br.Buffered() > 0 || len(h.pending) > 0 {
+		return
+	}
+	w.started = true
+	w.stopped.Store(false)
+	w.tun.Store(tun)
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.n, w.err = h.c.Read(w.buf[:])
+		if w.n == 0 && !w.stopped.Load() {
+			w.gone.Store(true)
+			if t := w.tun.Load(); t != nil {
+				t.conn.Close()
+			}
+		}
+	}()
+}
+
+// stop ends the watch; false means the client went away.
+func (w *clientWatch) stop() bool {
+	if !w.started {
+		return true
+	}
+	w.started = false
+	w.stopped.Store(true)
+	h := w.h
+	h.c.SetReadDeadline(time.Unix(1, 0))
+	<-w.done
+	h.c.SetReadDeadline(time.Time{})
+	w.tun.Store(nil)
+	if w.n > 0 {
+		h.pending = append(h.pending[:len(h.pending):len(h.pending)], w.buf[:w.n]...)
+		return true
+	}
+	return errors.Is(w.err, os.ErrDeadlineExceeded)
+}
