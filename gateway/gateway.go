@@ -70,8 +70,8 @@ type Gateway struct {
 	health      *healthState
 	retryBudget *retryBudget
 	// h1pool and h1idle serve the outbound HTTP/1.1 fast path (h1.go).
-	h1pool *h1pool
-	h1idle h1Idle
+	h1pool  *h1pool
+	h1conns h1Conns
 
 	// stateMu guards state, which Follow applies watch responses to.
 	stateMu sync.Mutex
@@ -386,7 +386,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.outbound != nil {
 		g.outbound.Close()
 	}
-	g.h1idle.drain()
+	g.h1conns.drain()
 	for _, t := range g.tcp {
 		t.l.Close()
 	}

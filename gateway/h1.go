@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -81,46 +80,47 @@ func (h *handOver) give(c net.Conn) {
 	}
 }
 
-// h1Idle tracks fast-path connections waiting for their next request,
-// so a drain closes them (as http.Server.Shutdown closes idle ones).
-type h1Idle struct {
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	draining bool
+// h1Conns tracks the fast path's connections, so a drain closes those
+// waiting for their next request (as http.Server.Shutdown closes idle
+// ones); busy ones close after their request.
+type h1Conns struct {
+	mu    sync.Mutex
+	conns map[*h1conn]struct{}
 }
 
-// enter marks c idle; false means the gateway is draining: close it.
-func (s *h1Idle) enter(c net.Conn) bool {
+// States of an h1conn.
+const (
+	h1Busy int32 = iota
+	h1Waiting
+	h1Closed
+)
+
+func (s *h1Conns) add(h *h1conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining {
-		return false
-	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
+		s.conns = map[*h1conn]struct{}{}
 	}
-	s.conns[c] = struct{}{}
-	return true
+	s.conns[h] = struct{}{}
 }
 
-// leave marks c busy; false means the gateway started draining.
-func (s *h1Idle) leave(c net.Conn) bool {
+func (s *h1Conns) remove(h *h1conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
-	return !s.draining
+	delete(s.conns, h)
 }
 
-// drain closes the idle connections, and from now on every connection
-// once it is done with its request.
-func (s *h1Idle) drain() {
+// drain closes the connections waiting for a request. The gateway's
+// draining flag is set first: a connection that starts waiting after
+// this sees it and closes itself.
+func (s *h1Conns) drain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.draining = true
-	for c := range s.conns {
-		c.Close()
+	for h := range s.conns {
+		if h.state.CompareAndSwap(h1Waiting, h1Closed) {
+			h.c.Close()
+		}
 	}
-	s.conns = nil
 }
 
 // serveOutbound accepts on l; connections start on the fast path.
@@ -135,7 +135,9 @@ func (g *Gateway) serveOutbound(l net.Listener, hand *handOver) {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		go (&h1conn{g: g, c: c, hand: hand}).serve()
+		h := &h1conn{g: g, c: c, hand: hand}
+		g.h1conns.add(h)
+		go h.serve()
 	}
 }
 
@@ -154,6 +156,11 @@ type h1conn struct {
 	out []byte
 	// watch notices the client going away during a slow request.
 	watch clientWatch
+	// state is h1Busy, h1Waiting (for a request) or h1Closed (by a drain).
+	state atomic.Int32
+	// armed is when the client's read deadline was last set to the idle
+	// timeout from then (zero: it was changed since).
+	armed time.Time
 }
 
 // Read feeds br: first what ended the idle wait, then the connection.
@@ -172,23 +179,27 @@ func (h *h1conn) serve() {
 		if h.br != nil {
 			h1ReaderPool.Put(h.br)
 		}
+		g.h1conns.remove(h)
 	}()
-	lim := g.cfg.Limits
+	idle := g.cfg.Limits.IdleTimeout.D()
 	for {
 		if h.br == nil {
-			// Idle: wait for the next request with only h.first.
-			if !g.h1idle.enter(h.c) {
+			// Waiting for the next request, with only h.first.
+			h.state.Store(h1Waiting)
+			if g.draining.Load() {
 				h.c.Close()
 				return
 			}
-			h.c.SetReadDeadline(time.Now().Add(lim.IdleTimeout.D()))
-			n, err := h.c.Read(h.first[:])
-			if !g.h1idle.leave(h.c) && n == 0 {
-				h.c.Close()
-				return
+			// The idle deadline moves only every idle/16 (a timer update
+			// per request costs): it may cut a connection up to that much
+			// early, never late.
+			if now := time.Now(); h.armed.IsZero() || now.Sub(h.armed) > idle/16 {
+				h.c.SetReadDeadline(now.Add(idle))
+				h.armed = now
 			}
-			if n == 0 {
-				_ = err // closed, reset or idle: nothing to answer
+			n, _ := h.c.Read(h.first[:])
+			if !h.state.CompareAndSwap(h1Waiting, h1Busy) || n == 0 {
+				// Closed by a drain, by the client, or idle: nothing to answer.
 				h.c.Close()
 				return
 			}
@@ -196,13 +207,12 @@ func (h *h1conn) serve() {
 			h.br = h1ReaderPool.Get().(*bufio.Reader)
 			h.br.Reset(h)
 		}
-		h.c.SetReadDeadline(time.Now().Add(lim.HeaderTimeout.D()))
 		n, ok := h.readHead()
 		if !ok {
+			h.c.SetReadDeadline(time.Time{})
 			h.handOver()
 			return
 		}
-		h.c.SetReadDeadline(time.Time{})
 		keep := h.request(n)
 		if !keep {
 			h.c.Close()
@@ -219,6 +229,12 @@ func (h *h1conn) serve() {
 // length, or false when the request is not for the fast path (or the
 // connection ended: net/http then sees the same).
 func (h *h1conn) readHead() (int, bool) {
+	var headerBy time.Time
+	defer func() {
+		if !headerBy.IsZero() {
+			h.c.SetReadDeadline(time.Time{})
+		}
+	}()
 	for {
 		buf, _ := h.br.Peek(h.br.Buffered())
 		switch end := findHeadEnd(buf); {
@@ -232,6 +248,12 @@ func (h *h1conn) readHead() (int, bool) {
 		}
 		if h.br.Buffered() == h.br.Size() {
 			return 0, false // too large for the fast path
+		}
+		if headerBy.IsZero() {
+			// The head is not all here: the slowloris guard.
+			headerBy = time.Now().Add(h.g.cfg.Limits.HeaderTimeout.D())
+			h.c.SetReadDeadline(headerBy)
+			h.armed = time.Time{}
 		}
 		if _, err := h.br.Peek(h.br.Buffered() + 1); err != nil {
 			return 0, false
@@ -334,6 +356,11 @@ func (h *h1conn) request(n int) (keep bool) {
 		body, _ = h.br.Peek(int(reqLength))
 	}
 
+	if !replayable && !h.armed.IsZero() {
+		// A body that streams may take longer than the idle deadline.
+		h.c.SetReadDeadline(time.Time{})
+		h.armed = time.Time{}
+	}
 	var tun *h1tunnel
 	var resp h1Head
 	bodyTouched := false
@@ -587,430 +614,10 @@ func splitAbsolute(u []byte) (host, path []byte, ok bool) {
 	return host, path, true
 }
 
-// copyFlushing copies n bytes (all until EOF when n < 0) from src to w,
-// flushing w whenever src has nothing buffered, so a streamed body
-// reaches the client as it comes rather than when a buffer fills.
-func copyFlushing(w *bufio.Writer, src *bufio.Reader, n int64) (int64, error) {
-	var done int64
-	for n < 0 || done < n {
-		if src.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return done, err
-			}
-		}
-		want := src.Size()
-		if n >= 0 && n-done < int64(want) {
-			want = int(n - done)
-		}
-		p, err := src.Peek(max(1, min(want, src.Buffered())))
-		if len(p) > 0 {
-			if _, werr := w.Write(p); werr != nil {
-				return done, werr
-			}
-			src.Discard(len(p))
-			done += int64(len(p))
-		}
-		if err != nil {
-			if n < 0 && errors.Is(err, io.EOF) {
-				return done, nil
-			}
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// maxChunkLine bounds a chunk-size line and each trailer line.
-const maxChunkLine = 4 << 10
-
-// maxTrailerBytes bounds a chunked body's trailers.
-const maxTrailerBytes = 64 << 10
-
-var errBadChunk = errors.New("malformed chunked body")
-
-// copyChunked copies a chunked body from src to w as it is, chunk
-// extensions and trailers included, checking its framing. It returns
-// the bytes of chunk data copied.
-func copyChunked(w *bufio.Writer, src *bufio.Reader) (int64, error) {
-	var data int64
-	for {
-		if src.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return data, err
-			}
-		}
-		line, err := readCRLFLine(src)
-		if err != nil {
-			return data, err
-		}
-		size, ok := parseChunkSize(line)
-		if !ok {
-			return data, errBadChunk
-		}
-		w.Write(line)
-		if size == 0 {
-			// Trailers, then the blank line.
-			total := 0
-			for {
-				line, err := readCRLFLine(src)
-				if err != nil {
-					return data, err
-				}
-				total += len(line)
-				if total > maxTrailerBytes {
-					return data, errBadChunk
-				}
-				if len(line) > 2 {
-					colon := bytes.IndexByte(line, ':')
-					if colon <= 0 || !isToken(line[:colon]) || !fieldValue(line[colon+1:len(line)-2]) {
-						return data, errBadChunk
-					}
-				}
-				w.Write(line)
-				if len(line) == 2 {
-					return data, nil
-				}
-			}
-		}
-		n, err := copyFlushing(w, src, size)
-		data += n
-		if err != nil {
-			return data, err
-		}
-		end, err := readCRLFLine(src)
-		if err != nil {
-			return data, err
-		}
-		if len(end) != 2 {
-			return data, errBadChunk
-		}
-		w.Write(end)
-	}
-}
-
-// readCRLFLine returns the next line through its CRLF (a slice of src's
-// buffer, valid until the next read), refusing bare LF and long lines.
-func readCRLFLine(src *bufio.Reader) ([]byte, error) {
-	line, err := src.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errBadChunk
-		}
-		if errors.Is(err, io.EOF) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	if len(line) < 2 || line[len(line)-2] != '\r' || len(line) > maxChunkLine {
-		return nil, errBadChunk
-	}
-	return line, nil
-}
-
-// parseChunkSize parses "HEX[;ext]\r\n".
-func parseChunkSize(line []byte) (int64, bool) {
-	line = line[:len(line)-2]
-	end := len(line)
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		if !fieldValue(line[i:]) {
-			return 0, false
-		}
-		end = i
-	}
-	hex := line[:end]
-	for len(hex) > 0 && (hex[len(hex)-1] == ' ' || hex[len(hex)-1] == '\t') {
-		hex = hex[:len(hex)-1]
-	}
-	if len(hex) == 0 || len(hex) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range hex {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		n = n<<4 | int64(d)
-	}
-	return n, true
-}
-
-// h1tunnel is a keep-alive connection to a cluster for one target.
-type h1tunnel struct {
-	key    h1key
-	conn   net.Conn
-	br     *bufio.Reader
-	idleAt time.Time
-	reused bool
-	pool   *h1pool
-	// nothingRead is true until a byte of the response arrived.
-	nothingRead bool
-}
-
-// readHead reads a response head into resp, returning its length.
-func (t *h1tunnel) readHead(resp *h1Head) (int, error) {
-	for {
-		buf, _ := t.br.Peek(t.br.Buffered())
-		if len(buf) > 0 {
-			t.nothingRead = false
-		}
-		switch end := findHeadEnd(buf); {
-		case end < 0:
-			return 0, errors.New("malformed response head (bare LF line ends)")
-		case end > 0:
-			if !parseResponseHead(buf[:end], resp) {
-				return 0, fmt.Errorf("malformed response head %q", truncate(buf[:end], 200))
-			}
-			return end, nil
-		}
-		if t.br.Buffered() == t.br.Size() {
-			return 0, fmt.Errorf("response head larger than %d bytes", t.br.Size())
-		}
-		if _, err := t.br.Peek(t.br.Buffered() + 1); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// discard drops a response that is retried elsewhere: the connection is
-// closed (draining it could take as long as the body).
-func (t *h1tunnel) discard(int, *h1Head) { t.close() }
-
-func (t *h1tunnel) close() {
-	t.conn.Close()
-	if t.br != nil {
-		h1ReaderPool.Put(t.br)
-		t.br = nil
-	}
-}
-
-// h1key names a tunnel pool: one per cluster and target.
-type h1key struct {
-	cluster string
-	target  Target
-}
-
-// h1pool keeps idle tunnels per cluster and target, most recent last.
-type h1pool struct {
-	g       *Gateway
-	mu      sync.Mutex
-	idle    map[h1key][]*h1tunnel
-	closed  bool
-	maxIdle int
-	timeout time.Duration
-	dials   atomic.Int64 // tunnels opened, for tests
-}
-
-func newH1Pool(g *Gateway) *h1pool {
-	return &h1pool{g: g, idle: map[h1key][]*h1tunnel{}, maxIdle: 64, timeout: 90 * time.Second}
-}
-
-// get returns an idle tunnel to cluster for t that is still open, or a
-// new one.
-func (p *h1pool) get(cluster string, t Target) (*h1tunnel, error) {
-	key := h1key{cluster, t}
-	now := time.Now()
-	for {
-		p.mu.Lock()
-		list := p.idle[key]
-		if len(list) == 0 {
-			p.mu.Unlock()
-			return p.dial(cluster, t)
-		}
-		tun := list[len(list)-1]
-		list[len(list)-1] = nil
-		p.idle[key] = list[:len(list)-1]
-		p.mu.Unlock()
-		if now.Sub(tun.idleAt) > p.timeout || !stillOpen(tun.conn) {
-			tun.close()
-			continue
-		}
-		tun.reused = true
-		tun.br = h1ReaderPool.Get().(*bufio.Reader)
-		tun.br.Reset(tun.conn)
-		return tun, nil
-	}
-}
-
-// dial opens a new tunnel.
-func (p *h1pool) dial(cluster string, t Target) (*h1tunnel, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.g.cfg.Limits.ConnectTimeout.D())
-	defer cancel()
-	c, err := p.g.peers.dial(ctx, cluster, t)
-	if err != nil {
-		var de *dialError
-		if !errors.As(err, &de) {
-			err = &dialError{cluster, err}
-		}
-		return nil, err
-	}
-	p.dials.Add(1)
-	br := h1ReaderPool.Get().(*bufio.Reader)
-	br.Reset(c)
-	return &h1tunnel{key: h1key{cluster, t}, conn: c, br: br, pool: p}, nil
-}
-
-// put keeps tun for reuse; its read buffer goes back to the pool (a
-// response read to its end leaves nothing in it).
-func (p *h1pool) put(tun *h1tunnel) {
-	if tun.br.Buffered() > 0 {
-		tun.close() // bytes after the response: not a clean connection
-		return
-	}
-	h1ReaderPool.Put(tun.br)
-	tun.br = nil
-	tun.idleAt = time.Now()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		tun.close()
-		return
-	}
-	list := append(p.idle[tun.key], tun)
-	var old *h1tunnel
-	if len(list) > p.maxIdle {
-		old = list[0]
-		list = list[1:]
-	}
-	p.idle[tun.key] = list
-	p.mu.Unlock()
-	if old != nil {
-		old.close()
-	}
-}
-
-// closeIdle closes every idle tunnel; with final, later ones too.
-func (p *h1pool) closeIdle(final bool) {
-	p.mu.Lock()
-	idle := p.idle
-	p.idle = map[h1key][]*h1tunnel{}
-	if final {
-		p.closed = true
-	}
-	p.mu.Unlock()
-	for _, list := range idle {
-		for _, t := range list {
-			t.close()
-		}
-	}
-}
-
-// stillOpen reports whether an idle connection has not been closed by
-// the far side: one non-blocking read that must find nothing. A TLS
-// connection processes what arrived (a session ticket is fine, an alert
-// or data is not).
-func stillOpen(c net.Conn) bool {
-	var fc *fastConn
-	switch x := c.(type) {
-	case *tls.Conn:
-		fc, _ = x.NetConn().(*fastConn)
-	case *releaseConn:
-		fc, _ = x.Conn.(*fastConn)
-	case *fastConn:
-		fc = x
-	}
-	if fc == nil {
-		return true // cannot tell; the retry of a bodiless request covers it
-	}
-	var b [1]byte
-	fc.nonblock.Store(true)
-	n, err := c.Read(b[:])
-	fc.nonblock.Store(false)
-	return n == 0 && errors.Is(err, errWouldBlock)
-}
-
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
-}
-
 // forwardedHeader reports the Forwarded and X-Forwarded-* headers a
 // client sent: dropped, as net/http's ReverseProxy drops them, so a
 // client cannot pass forged ones to a service.
 func forwardedHeader(name []byte) bool {
 	return asciiEqualFold(name, "Forwarded") || asciiEqualFold(name, "X-Forwarded-For") ||
 		asciiEqualFold(name, "X-Forwarded-Host") || asciiEqualFold(name, "X-Forwarded-Proto")
-}
-
-// clientWatchAfter is how long a request waits for its response head
-// before the client connection is watched for going away.
-const clientWatchAfter = 100 * time.Millisecond
-
-// clientWatch reads the client connection while a slow request is in
-// flight, so a client that goes away (or a drain that closes it) closes
-// the tunnel, and the far side sees the request cancelled, as net/http's
-// background read does. Bytes it reads (a pipelined request) are kept
-// for the next request.
-type clientWatch struct {
-	h       *h1conn
-	started bool
-	stopped atomic.Bool
-	gone    atomic.Bool // the client went away
-	tun     atomic.Pointer[h1tunnel]
-	done    chan struct{}
-	buf     [512]byte
-	n       int
-	err     error
-}
-
-func (w *clientWatch) reset(h *h1conn) {
-	w.h, w.started = h, false
-	w.gone.Store(false)
-}
-
-// errClientGone ends the attempts of a request whose client went away.
-var errClientGone = errors.New("the client went away")
-
-// start watches the client until stop. A client that pipelined its next
-// request is not watched (its bytes are in the read buffer already).
-func (w *clientWatch) start(tun *h1tunnel) {
-	h := w.h
-	if h.br.Buffered() > 0 || len(h.pending) > 0 {
-		return
-	}
-	w.started = true
-	w.stopped.Store(false)
-	w.tun.Store(tun)
-	w.done = make(chan struct{})
-	go func() {
-		defer close(w.done)
-		w.n, w.err = h.c.Read(w.buf[:])
-		if w.n == 0 && !w.stopped.Load() {
-			w.gone.Store(true)
-			if t := w.tun.Load(); t != nil {
-				t.conn.Close()
-			}
-		}
-	}()
-}
-
-// stop ends the watch; false means the client went away.
-func (w *clientWatch) stop() bool {
-	if !w.started {
-		return true
-	}
-	w.started = false
-	w.stopped.Store(true)
-	h := w.h
-	h.c.SetReadDeadline(time.Unix(1, 0))
-	<-w.done
-	h.c.SetReadDeadline(time.Time{})
-	w.tun.Store(nil)
-	if w.n > 0 {
-		h.pending = append(h.pending[:len(h.pending):len(h.pending)], w.buf[:w.n]...)
-		return true
-	}
-	return errors.Is(w.err, os.ErrDeadlineExceeded)
 }

@@ -143,7 +143,8 @@ func parseHeaders(b []byte, h *h1Head) bool {
 	h.host = nil
 	h.contentLength = -1
 	h.chunked, h.close, h.upgrade, h.expect, h.trailerHdr = false, false, false, false, false
-	var connection [][]byte // tokens of Connection headers
+	var connection [8][]byte // tokens of Connection headers
+	nconn := 0
 	keepAlive := false
 	sawTE, sawHost := false, false
 	for {
@@ -196,7 +197,13 @@ func parseHeaders(b []byte, h *h1Head) bool {
 			sawHost, h.host = true, value
 		case asciiEqualFold(name, "Connection"):
 			hd.hop = true
-			for _, tok := range bytes.Split(value, []byte(",")) {
+			for rest := value; len(rest) > 0; {
+				tok := rest
+				if i := bytes.IndexByte(rest, ','); i >= 0 {
+					tok, rest = rest[:i], rest[i+1:]
+				} else {
+					rest = nil
+				}
 				tok = bytes.Trim(tok, " \t")
 				switch {
 				case asciiEqualFold(tok, "close"):
@@ -204,7 +211,11 @@ func parseHeaders(b []byte, h *h1Head) bool {
 				case asciiEqualFold(tok, "keep-alive"):
 					keepAlive = true
 				case len(tok) > 0:
-					connection = append(connection, tok)
+					if nconn == len(connection) {
+						return false // more than the fast path keeps track of
+					}
+					connection[nconn] = tok
+					nconn++
 				}
 			}
 		case asciiEqualFold(name, "Upgrade"):
@@ -225,7 +236,7 @@ func parseHeaders(b []byte, h *h1Head) bool {
 		h.close = true
 	}
 	// Headers that Connection names are hop-by-hop too.
-	for _, tok := range connection {
+	for _, tok := range connection[:nconn] {
 		for i := range h.headers[:h.nheaders] {
 			if asciiEqualFold(h.headers[i].name, string(tok)) {
 				h.headers[i].hop = true

@@ -247,3 +247,16 @@ func TestSplitAbsolute(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRequestHeadNoAllocs: parsing a head allocates nothing.
+func TestParseRequestHeadNoAllocs(t *testing.T) {
+	raw := []byte("GET http://echo.demo.svc.clusterset.local:8080/x HTTP/1.1\r\nHost: echo.demo.svc.clusterset.local:8080\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n")
+	var h h1Head
+	if a := testing.AllocsPerRun(100, func() {
+		if findHeadEnd(raw) != len(raw) || !parseRequestHead(raw, &h) {
+			t.Fatal("not parsed")
+		}
+	}); a != 0 {
+		t.Fatalf("%.1f allocations per head, want 0", a)
+	}
+}
