@@ -87,6 +87,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"local_balancing: random":                      `local_balancing "random"`,
 		"listen: {inbound: nope}":                      `listen.inbound "nope" is not host:port`,
 		"identity: {workload_api: unix:///x, cert: c}": "not both",
+		"procs: -1": `procs "-1" is outside 0-1024`,
 	}
 	base := "data_dir: d\ncontrolplane: {address: '127.0.0.1:1', ca: c, server_id: 'spiffe://x/y'}\n"
 	for extra, want := range cases {

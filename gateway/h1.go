@@ -344,6 +344,12 @@ func (h *h1conn) request(n int) (keep bool) {
 	h.out = append(h.out, "\r\n"...)
 	clientClose := hd.close
 	reqLength, reqChunked := hd.contentLength, hd.chunked
+	// host and path point into the read buffer, which reading a body
+	// reuses: the access log gets copies.
+	var logHost, logPath string
+	if g.cfg.AccessLog {
+		logHost, logPath = string(host), string(path)
+	}
 	h.br.Discard(n)
 
 	// A body that is in the buffer already goes with the head and can
@@ -406,7 +412,7 @@ func (h *h1conn) request(n int) (keep bool) {
 	if err != nil {
 		e := h1ProxyError(err)
 		g.m.requests.WithLabelValues("outbound", g.cfg.Cluster, cluster, svc, "http", strconv.Itoa(e.code/100)+"xx").Inc()
-		g.log.Debug("proxy error", "host", string(host), "error", err)
+		g.log.Debug("proxy error", "target", t.String(), "error", err)
 		if !replayable {
 			clientClose = true // the request body may be half read
 		}
@@ -458,7 +464,7 @@ func (h *h1conn) request(n int) (keep bool) {
 	g.m.latency.WithLabelValues(labels...).Observe(headerAt.Sub(start).Seconds())
 	g.m.bytes.WithLabelValues("outbound", g.cfg.Cluster, cluster, svc, "http", "received").Add(float64(copied))
 	if g.cfg.AccessLog {
-		g.log.Info("access", "direction", "outbound", "method", method, "host", string(host), "path", string(path), "status", resp.status,
+		g.log.Info("access", "direction", "outbound", "method", method, "host", logHost, "path", logPath, "status", resp.status,
 			"destination_cluster", cluster, "bytes", copied, "duration", time.Since(start).String())
 	}
 	return cerr == nil && !closeClient

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,7 @@ func New(s Streams) *cobra.Command {
 		advertise            []string
 		accessLog            bool
 		enableFaults         bool
+		procs                int
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -109,10 +111,16 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 			if f.Changed("access-log") {
 				cfg.AccessLog = accessLog
 			}
+			if f.Changed("procs") {
+				cfg.Procs = procs
+			}
 			if cfg.DataDir == "" {
 				if dir, err := os.UserCacheDir(); err == nil && cfg.Cluster != "" {
 					cfg.DataDir = filepath.Join(dir, "meshfed", "gateway-"+cfg.Cluster)
 				}
+			}
+			if cfg.Procs > 0 && cfg.Procs <= 1024 {
+				runtime.GOMAXPROCS(cfg.Procs)
 			}
 			g, err := gateway.New(cfg, gateway.Options{Logger: log})
 			if err != nil {
@@ -136,6 +144,7 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 	f.StringVar(&over.Cluster, "cluster", "", "this gateway's cluster")
 	f.StringVar(&over.Name, "name", gateway.DefaultName, "this gateway's name within its cluster (its SVID must be spiffe://TD/meshfed/gateway/CLUSTER/NAME)")
 	f.StringVar(&over.Instance, "instance", "", "this replica's instance name when several run as one gateway (e.g. the pod name); each registers as NAME.INSTANCE")
+	f.IntVar(&procs, "procs", 0, "threads running Go code at once (GOMAXPROCS; 0: one per CPU). 1 or 2 cost less CPU per request when the gateway shares its machine")
 	f.StringVar(&over.DataDir, "data-dir", "", "where the last control-plane snapshot is kept (default USER_CACHE_DIR/meshfed/gateway-CLUSTER)")
 	f.StringVar(&cpConfig, "controlplane-config", "", "take the control plane's address, CA and SPIFFE ID from this meshfed.yaml (its credentials are not used)")
 	f.StringVar(&over.ControlPlane.Address, "controlplane", "", "control plane gRPC address (host:port)")

@@ -87,7 +87,7 @@ func (f *federation) gatewayPIDs() []int { return []int{f.a.PID, f.b.PID} }
 // with dev CAs, and runs gateway A and gateway B as processes of their own;
 // it returns once B routes every service to A. The caller must
 // call stop, also after an error.
-func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backendAddrs) (*federation, error) {
+func startFederation(ctx context.Context, bin, gatewayBin, dir string, procs int, be backendAddrs) (*federation, error) {
 	f := &federation{}
 	// 1. Control plane.
 	cpDir := filepath.Join(dir, "controlplane")
@@ -142,6 +142,7 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 	}
 	f.aAdmin, f.bAdmin, f.bProxy, f.bEcho, f.bSink, f.bHold = addrs[0], addrs[1], addrs[2], addrs[3], addrs[4], addrs[5]
 	ac := gatewayConfig(f.ca, cfg, dir, "127.0.0.1:0", "off", f.aAdmin)
+	ac.Procs = procs
 	for _, s := range []struct {
 		spec serviceSpec
 		addr string
@@ -153,6 +154,7 @@ func startFederation(ctx context.Context, bin, gatewayBin, dir string, be backen
 		})
 	}
 	bc := gatewayConfig(f.cb, cfg, dir, "127.0.0.1:0", f.bProxy, f.bAdmin)
+	bc.Procs = procs
 	bc.TCPListeners = []gateway.TCPListener{
 		{Service: echoService.key(), Port: echoService.port, Listen: f.bEcho},
 		{Service: sinkService.key(), Port: sinkService.port, Listen: f.bSink},

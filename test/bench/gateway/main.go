@@ -31,6 +31,7 @@ type options struct {
 	bin          string // meshfed, for the control plane
 	gatewayBin   string // runs the gateways
 	paths        string // comma-separated path names to measure; empty: all
+	procs        int    // the gateways' procs setting (GOMAXPROCS)
 }
 
 func main() { benchkit.Main("gateway bench", run) }
@@ -53,6 +54,7 @@ func run(ctx context.Context) error {
 	fs.StringVar(&o.haproxy, "haproxy", "", "haproxy binary (default: PATH, else apt-get install haproxy when root)")
 	fs.StringVar(&o.bin, "bin", "", "meshfed binary, for the control plane (default: go build ./cmd/meshfed into a temporary directory)")
 	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "binary that runs the gateways: meshfed-gateway, or a meshfed binary (then `meshfed gateway`) (default: go build ./cmd/meshfed-gateway)")
+	fs.IntVar(&o.procs, "gateway-procs", 1, "the gateways' procs setting (GOMAXPROCS): 1 matches HAProxy's one thread per instance; 0 is Go's default (one per CPU)")
 	fs.StringVar(&o.paths, "paths", "", "comma-separated paths to measure (direct, meshfed-tcp, meshfed-proxy, haproxy-tcp, haproxy-http); default all. \"direct\" is always measured: \"added\" is relative to it")
 	backendMode := fs.Bool("backend", false, "internal: run as the benchmark's backend server process")
 	if err := benchkit.ParseFlags(fs, os.Args[1:]); err != nil {
@@ -115,6 +117,9 @@ func (o options) validate() error {
 	}
 	if o.conns < 1 || o.conns > 1024 || o.pool < 1 || o.pool > 1024 {
 		errs = append(errs, fmt.Errorf("-conns %d and -pool %d must be within 1-1024", o.conns, o.pool))
+	}
+	if o.procs < 0 || o.procs > 1024 {
+		errs = append(errs, fmt.Errorf("-gateway-procs %d is outside 0-1024", o.procs))
 	}
 	if o.idleConns < 0 || o.idleConns > 100000 {
 		errs = append(errs, fmt.Errorf("-idle-conns %d is outside 0-100000", o.idleConns))

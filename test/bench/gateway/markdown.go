@@ -40,8 +40,12 @@ func (r *report) markdown() string {
 	if filepath.Base(o.gatewayBin) == "meshfed" {
 		gw = "`meshfed gateway --config`"
 	}
-	p("- gateways: %s (%s%s), with the Go defaults (GOMAXPROCS = CPUs, GOGC 100); control plane: `meshfed controlplane`",
-		gw, benchkit.BinaryFacts(o.gatewayBin), src)
+	threads := fmt.Sprintf("`procs: %d` (GOMAXPROCS %d, as HAProxy's nbthread 1; set with -gateway-procs)", o.procs, o.procs)
+	if o.procs == 0 {
+		threads = "Go's default GOMAXPROCS (one per CPU; -gateway-procs 0)"
+	}
+	p("- gateways: %s (%s%s), %s, GOGC 100; control plane: `meshfed controlplane`",
+		gw, benchkit.BinaryFacts(o.gatewayBin), src, threads)
 	p("- meshfed tunnel: %s", r.meshfedTLS)
 	if r.haproxy != nil {
 		p("- HAProxy: %s; %s", r.haproxy.version, r.haproxy.notes)
@@ -367,8 +371,9 @@ func (r *report) method(p func(string, ...any)) {
 	p("- **HAProxy setup.** mode tcp for the L4 paths (the fair counterpart of meshfed's per-service TCP")
 	p("  listener, which tunnels bytes) and mode http keep-alive with `http-reuse always` at B for the")
 	p("  counterpart of meshfed's forward proxy; A is mode tcp in both, as meshfed's A is. `nbthread 1`")
-	p("  per process, as the issue asks; the meshfed gateways use Go's default of one thread per CPU, so")
-	p("  the CPU-per-request columns are the like-for-like comparison.")
+	p("  per process, as the issue asks, and the meshfed gateways get the same one thread for Go code")
+	p("  (`procs: 1`; the Go runtime's own threads, such as the GC's, still run and are in the CPU")
+	p("  columns). `-gateway-procs 0` measures Go's default of one thread per CPU instead.")
 	p("- **Latency.** The generator sends request i at t0 + i/rate on whichever of its %d warm", r.opts.pool)
 	p("  keep-alive connections is free (waiting for one if none is, on the clock), from a thread of its")
 	p("  own that sleeps with nanosleep(2) and a 1 ns timer slack (Go's timers wake up to ~1 ms late on")

@@ -20,7 +20,7 @@ func measure(ctx context.Context, o options, dir string, rep *report) error {
 		return err
 	}
 	rep.backendPID = backend.PID
-	f, err := startFederation(ctx, o.bin, o.gatewayBin, dir, be)
+	f, err := startFederation(ctx, o.bin, o.gatewayBin, dir, o.procs, be)
 	defer f.stop()
 	if err != nil {
 		return err
