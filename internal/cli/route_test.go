@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshfed/meshfed/federation/client"
 	"github.com/meshfed/meshfed/federation/controlplane"
 	"github.com/meshfed/meshfed/federation/controlplane/controlplanetest"
 	meshfedv1 "github.com/meshfed/meshfed/proto/meshfed/v1"
@@ -44,6 +45,12 @@ func TestRouteExplain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The control plane serves watches from a view that trails etcd by
+	// a few milliseconds; wait until it has every export and gateway, as
+	// the CLI cannot know what it should wait for.
+	waitView(t, ctx, conn, "caller", func(st *client.State) bool {
+		return len(st.Imports["demo/echo"].GetClusters()) == 3 && len(st.Presence) == 2
+	})
 	explain := func(args ...string) string {
 		t.Helper()
 		code, out, errOut := run(t, "", append([]string{"--config", srv.ConfigPath, "route", "explain"}, args...)...)
@@ -91,6 +98,27 @@ func TestRouteExplain(t *testing.T) {
 		code, _, errOut := run(t, "", append([]string{"--config", srv.ConfigPath, "route", "explain"}, bad...)...)
 		if code == 0 || errOut == "" {
 			t.Errorf("route explain %v: exit %d, %q", bad, code, errOut)
+		}
+	}
+}
+
+// waitView watches the control plane as cluster from until ok holds.
+func waitView(t *testing.T, ctx context.Context, conn *client.Conn, from string, ok func(*client.State) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := conn.Gateway.Watch(ctx, &meshfedv1.WatchRequest{Cluster: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := client.NewState()
+	for !ok(st) {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("waiting for the control plane's view: %v", err)
+		}
+		if err := st.Apply(resp); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
