@@ -339,6 +339,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	goFn(func() { g.saver(bg) })
 	goFn(func() { g.transitions(bg) })
 	goFn(func() { g.probeLoop(bg) })
+	goFn(func() { g.h1pool.sweeper(bg) })
 	if g.cfg.Identity.PushBundle {
 		if src, ok := g.localBundle.(identity.BundleUpdates); ok {
 			goFn(func() { g.pushBundle(bg, src) })

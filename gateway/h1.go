@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -207,10 +208,13 @@ func (h *h1conn) serve() {
 			h.br = h1ReaderPool.Get().(*bufio.Reader)
 			h.br.Reset(h)
 		}
-		n, ok := h.readHead()
-		if !ok {
-			h.c.SetReadDeadline(time.Time{})
+		n, what := h.readHead()
+		switch what {
+		case headHandOver:
 			h.handOver()
+			return
+		case headFailed:
+			h.c.Close()
 			return
 		}
 		keep := h.request(n)
@@ -225,29 +229,40 @@ func (h *h1conn) serve() {
 	}
 }
 
+// Outcomes of readHead.
+const (
+	headOK       = iota // a head for the fast path
+	headHandOver        // a request for net/http
+	headFailed          // the connection failed or timed out: close it
+)
+
 // readHead reads and parses a request head into h.head, returning its
-// length, or false when the request is not for the fast path (or the
-// connection ended: net/http then sees the same).
-func (h *h1conn) readHead() (int, bool) {
+// length and what to do with it.
+func (h *h1conn) readHead() (int, int) {
 	var headerBy time.Time
 	defer func() {
 		if !headerBy.IsZero() {
 			h.c.SetReadDeadline(time.Time{})
 		}
 	}()
+	if h.br.Buffered() == 0 {
+		h.br.Peek(1) // moves h.pending into the buffer; never waits (see serve)
+	}
 	for {
 		buf, _ := h.br.Peek(h.br.Buffered())
 		switch end := findHeadEnd(buf); {
 		case end < 0:
-			return 0, false
+			return 0, headHandOver
+		case end > h.g.cfg.Limits.MaxHeaderBytes:
+			return 0, headHandOver // net/http answers 431
 		case end > 0:
 			if !parseRequestHead(buf[:end], &h.head) || !h.eligible() {
-				return 0, false
+				return 0, headHandOver
 			}
-			return end, true
+			return end, headOK
 		}
 		if h.br.Buffered() == h.br.Size() {
-			return 0, false // too large for the fast path
+			return 0, headHandOver // too large for the fast path
 		}
 		if headerBy.IsZero() {
 			// The head is not all here: the slowloris guard.
@@ -256,7 +271,11 @@ func (h *h1conn) readHead() (int, bool) {
 			h.armed = time.Time{}
 		}
 		if _, err := h.br.Peek(h.br.Buffered() + 1); err != nil {
-			return 0, false
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The slowloris guard fired on a partial head: say so.
+				h.reply(&h1Error{http.StatusRequestTimeout, fmt.Sprintf("meshfed gateway: the request head did not arrive within limits.header_timeout (%v)", h.g.cfg.Limits.HeaderTimeout.D())}, true)
+			}
+			return 0, headFailed // closed, reset, or the header timeout
 		}
 	}
 }
@@ -304,8 +323,10 @@ func (h *h1conn) request(n int) (keep bool) {
 	if len(path) > 0 && path[0] != '/' && path[0] != '*' {
 		u, p, ok := splitAbsolute(path)
 		if !ok {
+			msg := fmt.Sprintf("meshfed gateway: request target %q is neither a path nor an http:// URI", path)
 			h.br.Discard(n)
-			return h.reply(&h1Error{http.StatusBadRequest, fmt.Sprintf("meshfed gateway: request target %q is neither a path nor an http:// URI", path)}, hd.close)
+			h.skipBody()
+			return h.reply(&h1Error{http.StatusBadRequest, msg}, true)
 		}
 		host, path = u, p
 	}
@@ -359,7 +380,11 @@ func (h *h1conn) request(n int) (keep bool) {
 	replayable := bodyless || inBuffer
 	var body []byte
 	if inBuffer {
+		// Consumed now: nothing reads h.br again until the request is
+		// done, so body stays valid, and the client watch sees that no
+		// bytes of a next request are waiting.
 		body, _ = h.br.Peek(int(reqLength))
+		h.br.Discard(int(reqLength))
 	}
 
 	if !replayable && !h.armed.IsZero() {
@@ -385,7 +410,7 @@ func (h *h1conn) request(n int) (keep bool) {
 		if err == nil {
 			bodyTouched = true
 			respHeadLen, err = h.roundTrip(tun, body, bodyless || inBuffer, reqLength, reqChunked, &resp)
-			if err != nil && tun.reused && tun.nothingRead && replayable && idempotent(method) {
+			if err != nil && tun.reused && tun.nothingRead && replayable && idempotent(method) && closedByPeer(err) && !watch.gone.Load() {
 				// A kept-alive tunnel the far side closed meanwhile: the
 				// request did not get there; try a fresh tunnel.
 				tun.close()
@@ -399,6 +424,9 @@ func (h *h1conn) request(n int) (keep bool) {
 				tun.close()
 				tun = nil
 			}
+			if watch.gone.Load() {
+				return 0, true, errClientGone // not the cluster's failure
+			}
 			return 0, g.sentAny(err), err
 		}
 		return resp.status, true, nil
@@ -406,9 +434,6 @@ func (h *h1conn) request(n int) (keep bool) {
 		tun.discard(respHeadLen, &resp)
 		tun = nil
 	})
-	if inBuffer {
-		h.br.Discard(int(reqLength))
-	}
 	if err != nil {
 		e := h1ProxyError(err)
 		g.m.requests.WithLabelValues("outbound", g.cfg.Cluster, cluster, svc, "http", strconv.Itoa(e.code/100)+"xx").Inc()
@@ -450,10 +475,11 @@ func (h *h1conn) request(n int) (keep bool) {
 	if ferr := w.Flush(); cerr == nil {
 		cerr = ferr
 	}
-	if !watch.stop() {
-		closeClient = true // the client went away
+	clientStayed := watch.stop()
+	if !clientStayed {
+		closeClient = true // the client went away; the watch closed the tunnel
 	}
-	if cerr != nil || resp.close {
+	if cerr != nil || resp.close || !clientStayed {
 		tun.close()
 	} else {
 		g.h1pool.put(tun)
@@ -548,6 +574,7 @@ func h1ProxyError(err error) *h1Error {
 func (h *h1conn) reply(e *h1Error, closeAfter bool) bool {
 	body := e.msg + "\n"
 	hdr := "HTTP/1.1 " + strconv.Itoa(e.code) + " " + http.StatusText(e.code) + "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n"
+	closeAfter = closeAfter || h.g.draining.Load()
 	if closeAfter {
 		hdr += "Connection: close\r\n"
 	}
@@ -626,4 +653,11 @@ func splitAbsolute(u []byte) (host, path []byte, ok bool) {
 func forwardedHeader(name []byte) bool {
 	return asciiEqualFold(name, "Forwarded") || asciiEqualFold(name, "X-Forwarded-For") ||
 		asciiEqualFold(name, "X-Forwarded-Host") || asciiEqualFold(name, "X-Forwarded-Proto")
+}
+
+// closedByPeer reports an error that means the far side had closed the
+// connection (EOF, reset, broken pipe): on a kept-alive tunnel from
+// which nothing was read, the request did not get there.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -235,7 +235,14 @@ func parseHeaders(b []byte, h *h1Head) bool {
 	if h.minor == 0 && !keepAlive {
 		h.close = true
 	}
-	// Headers that Connection names are hop-by-hop too.
+	// Headers that Connection names are hop-by-hop too; but one naming
+	// the framing would have the body sent without it (a request
+	// smuggled in the body): refused.
+	for _, tok := range connection[:nconn] {
+		if asciiEqualFold(tok, "Content-Length") || asciiEqualFold(tok, "Transfer-Encoding") {
+			return false
+		}
+	}
 	for _, tok := range connection[:nconn] {
 		for i := range h.headers[:h.nheaders] {
 			if asciiEqualFold(h.headers[i].name, string(tok)) {

@@ -82,6 +82,8 @@ func TestParseRequestHead(t *testing.T) {
 		{"http/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false, nil},
 		{"space in target", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", false, nil},
 		{"bad method", "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", false, nil},
+		{"connection names the length", "POST / HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\nContent-Length: 3\r\n\r\n", false, nil},
+		{"connection names the coding", "POST / HTTP/1.1\r\nHost: h\r\nConnection: x, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _, ok := parseReq(tc.raw)
@@ -114,6 +116,7 @@ func TestParseResponseHead(t *testing.T) {
 		"HTTP/1.1 600 X\r\n\r\n",
 		"HTTP/2.0 200 OK\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n",
 	} {
 		if parseResponseHead([]byte(bad), &h) {
 			t.Errorf("accepted %q", bad)
@@ -143,6 +146,12 @@ func FuzzParseRequestHead(f *testing.F) {
 		h, end, ok := parseReq(raw)
 		if !ok {
 			return
+		}
+		// The framing is never dropped from what is forwarded.
+		for _, x := range h.headers[:h.nheaders] {
+			if x.hop && (asciiEqualFold(x.name, "Content-Length") || asciiEqualFold(x.name, "Transfer-Encoding")) {
+				t.Fatalf("%s is marked hop-by-hop in %q", x.name, raw[:end])
+			}
 		}
 		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw[:end])))
 		if err != nil {

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -43,7 +45,16 @@ func (t *h1tunnel) readHead(resp *h1Head) (int, error) {
 			return end, nil
 		}
 		if t.br.Buffered() == t.br.Size() {
-			return 0, fmt.Errorf("response head larger than %d bytes", t.br.Size())
+			limit := t.pool.g.cfg.Limits.MaxHeaderBytes
+			if t.br.Size() >= limit {
+				return 0, fmt.Errorf("response head larger than limits.max_header_bytes (%d)", limit)
+			}
+			// A large head (up to max_header_bytes, as net/http allows):
+			// a reader of that size, not pooled, takes over.
+			big := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(append([]byte(nil), buf...)), t.conn), limit)
+			h1ReaderPool.Put(t.br)
+			t.br = big
+			continue
 		}
 		if _, err := t.br.Peek(t.br.Buffered() + 1); err != nil {
 			return 0, err
@@ -57,10 +68,10 @@ func (t *h1tunnel) discard(int, *h1Head) { t.close() }
 
 func (t *h1tunnel) close() {
 	t.conn.Close()
-	if t.br != nil {
+	if t.br != nil && t.br.Size() == h1ReadBufSize {
 		h1ReaderPool.Put(t.br)
-		t.br = nil
 	}
+	t.br = nil
 }
 
 // h1key names a tunnel pool: one per cluster and target.
@@ -100,9 +111,9 @@ func (p *h1pool) get(cluster string, t Target) (*h1tunnel, error) {
 		list[len(list)-1] = nil
 		p.idle[key] = list[:len(list)-1]
 		p.mu.Unlock()
-		// A tunnel used within the last millisecond is not checked: the
-		// retry of an idempotent request covers that race.
-		if idle := now.Sub(tun.idleAt); idle > p.timeout || idle > time.Millisecond && !stillOpen(tun.conn) {
+		// One non-blocking read: the far side may have closed the tunnel,
+		// or sent bytes no request asked for; either way it is not reused.
+		if now.Sub(tun.idleAt) > p.timeout || !stillOpen(tun.conn) {
 			tun.close()
 			continue
 		}
@@ -134,8 +145,8 @@ func (p *h1pool) dial(cluster string, t Target) (*h1tunnel, error) {
 // put keeps tun for reuse; its read buffer goes back to the pool (a
 // response read to its end leaves nothing in it).
 func (p *h1pool) put(tun *h1tunnel) {
-	if tun.br.Buffered() > 0 {
-		tun.close() // bytes after the response: not a clean connection
+	if tun.br.Buffered() > 0 || tun.br.Size() != h1ReadBufSize {
+		tun.close() // bytes after the response, or a large head's reader
 		return
 	}
 	h1ReaderPool.Put(tun.br)
@@ -157,6 +168,47 @@ func (p *h1pool) put(tun *h1tunnel) {
 	p.mu.Unlock()
 	if old != nil {
 		old.close()
+	}
+}
+
+// sweep closes the idle tunnels that timed out or that the far side
+// closed, so they do not wait for the next request to their target.
+func (p *h1pool) sweep(now time.Time) {
+	p.mu.Lock()
+	var stale []*h1tunnel
+	for key, list := range p.idle {
+		kept := list[:0]
+		for _, t := range list {
+			if now.Sub(t.idleAt) > p.timeout || !stillOpen(t.conn) {
+				stale = append(stale, t)
+			} else {
+				kept = append(kept, t)
+			}
+		}
+		clear(list[len(kept):])
+		if len(kept) == 0 {
+			delete(p.idle, key)
+		} else {
+			p.idle[key] = kept
+		}
+	}
+	p.mu.Unlock()
+	for _, t := range stale {
+		t.close()
+	}
+}
+
+// sweeper sweeps every 30 s until ctx ends.
+func (p *h1pool) sweeper(ctx context.Context) {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			p.sweep(now)
+		}
 	}
 }
 

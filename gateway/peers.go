@@ -158,7 +158,10 @@ func (g *Gateway) dialLocal(ctx context.Context, t Target) (net.Conn, string, er
 			ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.ConnectTimeout.D())
 			defer cancel()
 			c, err := g.dialSvc(ctx, "tcp", addr)
-			return c, addr, err
+			if err != nil {
+				return nil, addr, err
+			}
+			return newFastConn(c), addr, nil
 		}
 		return nil, "", fmt.Errorf("no ready local endpoint for %s", t)
 	}

@@ -139,6 +139,10 @@ func (c *fastConn) write(fd uintptr) bool {
 		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[c.wn])), uintptr(len(p)-c.wn))
 		switch e {
 		case 0:
+			if r == 0 {
+				c.werrno = syscall.EIO // write(2) wrote nothing and said nothing: do not spin
+				return true
+			}
 			c.wn += int(r)
 		case syscall.EINTR:
 		case syscall.EAGAIN:

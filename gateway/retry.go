@@ -147,21 +147,26 @@ func (g *Gateway) routeRequest(ctx context.Context, t Target, method string, rep
 	var tried []string
 	var errs []error
 	last := ""
+	budgeted := false // a retry's budget was taken when its status was seen
 	for attempt := 0; attempt < g.cfg.Retry.Attempts; attempt++ {
 		cluster, ok := bal.Pick(skipper(tried))
 		if !ok {
 			break
 		}
 		if attempt > 0 {
-			if !g.retryBudget.retry(time.Now()) {
+			if !budgeted && !g.retryBudget.retry(time.Now()) {
 				errs = append(errs, errors.New("retry budget exhausted"))
 				break
 			}
+			budgeted = false
 			g.m.retries.WithLabelValues(g.cfg.Cluster, cluster, t.Service.String()).Inc()
 		}
 		tried = append(tried, cluster)
 		last = cluster
 		code, sent, err := try(cluster, attempt)
+		if errors.Is(err, errClientGone) {
+			return cluster, err // not the cluster's doing: no health verdict, no retry
+		}
 		if cluster != g.cfg.Cluster {
 			g.health.observe(cluster, err == nil && code < 500, known, time.Now())
 		}
@@ -170,9 +175,15 @@ func (g *Gateway) routeRequest(ctx context.Context, t Target, method string, rep
 		}
 		canRetry := !sent || (idempotent(method) && replayable)
 		if err == nil {
+			// A retryable status: retried only when another cluster can
+			// be tried now; else this response is the answer.
 			if !canRetry || attempt+1 >= g.cfg.Retry.Attempts {
 				return cluster, nil
 			}
+			if _, ok := bal.Pick(skipper(tried)); !ok || !g.retryBudget.retry(time.Now()) {
+				return cluster, nil
+			}
+			budgeted = true
 			discard()
 			errs = append(errs, fmt.Errorf("cluster %s: status %d", cluster, code))
 			continue

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +27,23 @@ func TestHTTP1FastPath(t *testing.T) {
 	t.Parallel()
 	slow := make(chan struct{}, 4)
 	cancelled := make(chan struct{}, 4)
+	var slowHits atomic.Int32
+	var hostsMu sync.Mutex
+	hosts := map[string]bool{} // Host headers the backend saw
 	mux := http.NewServeMux()
+	mux.HandleFunc("/unavailable", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "the backend says 503")
+	})
+	mux.HandleFunc("/big-head", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("b", 10<<10))
+		io.WriteString(w, "big")
+	})
 	mux.HandleFunc("/path/", func(w http.ResponseWriter, r *http.Request) {
+		hostsMu.Lock()
+		hosts[r.Host] = true
+		hostsMu.Unlock()
 		io.WriteString(w, r.URL.Path)
 	})
 	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
@@ -54,6 +71,7 @@ func TestHTTP1FastPath(t *testing.T) {
 		c.Close()
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		slowHits.Add(1)
 		slow <- struct{}{}
 		select {
 		case <-time.After(10 * time.Second):
@@ -149,7 +167,12 @@ func TestHTTP1FastPath(t *testing.T) {
 		}
 	})
 	t.Run("client_leaving_cancels", func(t *testing.T) {
+		// On a kept-alive tunnel (the first request warms it): the
+		// request is cancelled, and not sent again on a new tunnel.
 		c := dialRaw(t, p.east.OutboundAddr())
+		c.write("GET /path/warm HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		c.read("GET")
+		slowHits.Store(0)
 		c.write("GET /slow HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
 		select {
 		case <-slow:
@@ -161,6 +184,60 @@ func TestHTTP1FastPath(t *testing.T) {
 		case <-cancelled:
 		case <-time.After(5 * time.Second):
 			t.Fatal("the backend's request was not cancelled when the client left")
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := slowHits.Load(); n != 1 {
+			t.Fatalf("the request reached the backend %d times, want once", n)
+		}
+	})
+	t.Run("connection_naming_the_framing", func(t *testing.T) {
+		// Connection: Content-Length must not strip the framing of a body
+		// that is still sent (the body would be read as a request).
+		hidden := "GET /path/hidden HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+		a := dialRaw(t, p.east.OutboundAddr())
+		a.write(fmt.Sprintf("POST /path/a HTTP/1.1\r\nHost: %s\r\nConnection: Content-Length\r\nContent-Length: %d\r\n\r\n%s", host, len(hidden), hidden))
+		if code, body := a.read("POST"); code != 200 || body != "/path/a" {
+			t.Fatalf("POST: %d %q", code, body)
+		}
+		b := dialRaw(t, p.east.OutboundAddr())
+		b.write("GET /path/b HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if code, body := b.read("GET"); code != 200 || body != "/path/b" {
+			t.Fatalf("the next client got %d %q, want its own /path/b", code, body)
+		}
+		hostsMu.Lock()
+		defer hostsMu.Unlock()
+		if hosts["evil.example"] {
+			t.Fatal("the body of a request reached the backend as a request of its own")
+		}
+	})
+	t.Run("bad_target_closes", func(t *testing.T) {
+		inner := "GET /path/inner HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
+		c := dialRaw(t, p.east.OutboundAddr())
+		c.write(fmt.Sprintf("POST foo HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", host, len(inner), inner))
+		if code, _ := c.read("POST"); code != 400 {
+			t.Fatalf("bad target: %d, want 400", code)
+		}
+		if _, err := c.br.ReadByte(); err != io.EOF {
+			t.Fatalf("after a refused request the connection must close (its body is not a request): %v", err)
+		}
+	})
+	t.Run("last_cluster_status_is_forwarded", func(t *testing.T) {
+		// 503 is retried on another cluster; with none left, the client
+		// gets the backend's answer, not a gateway error.
+		c := dialRaw(t, p.east.OutboundAddr())
+		c.write("GET /unavailable HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if code, body := c.read("GET"); code != 503 || body != "the backend says 503" {
+			t.Fatalf("only cluster's 503: %d %q", code, body)
+		}
+	})
+	t.Run("large_response_head", func(t *testing.T) {
+		c := dialRaw(t, p.east.OutboundAddr())
+		c.write("GET /big-head HTTP/1.1\r\nHost: " + host + "\r\n\r\nGET /path/after HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if code, body := c.read("GET"); code != 200 || body != "big" {
+			t.Fatalf("10 KiB response head: %d %q", code, body)
+		}
+		if code, body := c.read("GET"); code != 200 || body != "/path/after" {
+			t.Fatalf("after a large head: %d %q", code, body)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,17 +112,15 @@ func TestSlowClientsAreCut(t *testing.T) {
 		cfg.Health.ProbeInterval = -1
 	})
 
-	// Go's HTTP server reads a line cut short by the timeout as if it
-	// were whole (bufio.Reader.ReadLine): a partial request line is
-	// answered 400 as malformed; when the last line sent was whole, the
-	// connection is closed without an answer.
-	const badRequest = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
+	// The forward proxy answers a head cut short by the timeout with 408
+	// and closes; the inbound listener closes a silent peer.
+	const timedOut = "HTTP/1.1 408 Request Timeout\r\n"
 	for _, tc := range []struct {
 		name, addr, send, answer string
 	}{
-		{"outbound: partial request line", p.east.OutboundAddr(), "GET http://echo.demo.svc.clusterset.local:8080/ HT", badRequest},
-		{"outbound: headers never finished", p.east.OutboundAddr(), "GET / HTTP/1.1\r\nHost: echo.demo.svc.clusterset.local:8080\r\nX-Slow: 1\r\n", ""},
-		{"outbound: partial CONNECT", p.east.OutboundAddr(), "CONNECT echo.demo.svc.clusterset.local:8080 HTTP/1.1\r\n", ""},
+		{"outbound: partial request line", p.east.OutboundAddr(), "GET http://echo.demo.svc.clusterset.local:8080/ HT", timedOut},
+		{"outbound: headers never finished", p.east.OutboundAddr(), "GET / HTTP/1.1\r\nHost: echo.demo.svc.clusterset.local:8080\r\nX-Slow: 1\r\n", timedOut},
+		{"outbound: partial CONNECT", p.east.OutboundAddr(), "CONNECT echo.demo.svc.clusterset.local:8080 HTTP/1.1\r\n", timedOut},
 		{"inbound: no ClientHello", p.west.InboundAddr(), "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,8 +136,8 @@ func TestSlowClientsAreCut(t *testing.T) {
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			answer, err := io.ReadAll(c)
 			took := time.Since(start)
-			if err != nil || string(answer) != tc.answer {
-				t.Fatalf("read %q, %v after %v; want %q and the connection closed", answer, err, took, tc.answer)
+			if err != nil || !strings.HasPrefix(string(answer), tc.answer) || tc.answer == "" && len(answer) > 0 {
+				t.Fatalf("read %q, %v after %v; want %q... and the connection closed", answer, err, took, tc.answer)
 			}
 			if took < limit*2/3 || took > time.Second+limit {
 				t.Fatalf("closed after %v, want about %v", took, limit)
