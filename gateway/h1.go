@@ -431,7 +431,7 @@ func (h *h1conn) request(n int) (keep bool) {
 		}
 		return resp.status, true, nil
 	}, func() {
-		tun.discard(respHeadLen, &resp)
+		tun.discard()
 		tun = nil
 	})
 	if err != nil {

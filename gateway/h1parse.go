@@ -44,7 +44,6 @@ type h1Head struct {
 	close         bool // Connection: close (or HTTP/1.0 without keep-alive)
 	upgrade       bool // an Upgrade header
 	expect        bool // an Expect header
-	trailerHdr    bool // a Trailer header (the message has trailers)
 }
 
 // findHeadEnd returns the length of the head at the start of b (through
@@ -142,7 +141,7 @@ func parseHeaders(b []byte, h *h1Head) bool {
 	h.nheaders = 0
 	h.host = nil
 	h.contentLength = -1
-	h.chunked, h.close, h.upgrade, h.expect, h.trailerHdr = false, false, false, false, false
+	h.chunked, h.close, h.upgrade, h.expect = false, false, false, false
 	var connection [8][]byte // tokens of Connection headers
 	nconn := 0
 	keepAlive := false
@@ -223,8 +222,6 @@ func parseHeaders(b []byte, h *h1Head) bool {
 			hd.hop = true
 		case asciiEqualFold(name, "Expect"):
 			h.expect = true
-		case asciiEqualFold(name, "Trailer"):
-			h.trailerHdr = true
 		case asciiEqualFold(name, "Keep-Alive"), asciiEqualFold(name, "Proxy-Connection"), asciiEqualFold(name, "Proxy-Authorization"), asciiEqualFold(name, "Proxy-Authenticate"):
 			hd.hop = true
 		}

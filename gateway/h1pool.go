@@ -64,7 +64,7 @@ func (t *h1tunnel) readHead(resp *h1Head) (int, error) {
 
 // discard drops a response that is retried elsewhere: the connection is
 // closed (draining it could take as long as the body).
-func (t *h1tunnel) discard(int, *h1Head) { t.close() }
+func (t *h1tunnel) discard() { t.close() }
 
 func (t *h1tunnel) close() {
 	t.conn.Close()
