@@ -86,6 +86,7 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	if n == 0 {
 		return 0, io.EOF
 	}
+	raceWriteRange(p[:n])
 	return n, nil
 }
 
@@ -116,6 +117,7 @@ func (c *fastConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	raceReadRange(p)
 	c.wmu.Lock()
 	c.wbuf, c.wn, c.werrno = p, 0, 0
 	err := c.rc.Write(c.writeFn)
