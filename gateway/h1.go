@@ -472,9 +472,9 @@ func (h *h1conn) request(n int) (keep bool) {
 		closeClient = true
 		resp.close = true
 	}
-	if ferr := w.Flush(); cerr == nil {
-		cerr = ferr
-	}
+	// The tunnel is read to the end: back to the pool, and the request
+	// counted, before the last bytes go to the client, so whoever sees
+	// the response complete also sees both.
 	clientStayed := watch.stop()
 	if !clientStayed {
 		closeClient = true // the client went away; the watch closed the tunnel
@@ -492,6 +492,9 @@ func (h *h1conn) request(n int) (keep bool) {
 	if g.cfg.AccessLog {
 		g.log.Info("access", "direction", "outbound", "method", method, "host", logHost, "path", logPath, "status", resp.status,
 			"destination_cluster", cluster, "bytes", copied, "duration", time.Since(start).String())
+	}
+	if ferr := w.Flush(); cerr == nil {
+		cerr = ferr
 	}
 	return cerr == nil && !closeClient
 }
