@@ -558,19 +558,9 @@ func (h *h1conn) roundTrip(tun *h1tunnel, body []byte, whole bool, length int64,
 	}
 }
 
-// h1ProxyError is the answer for a request that could not be delivered:
-// as proxyError answers on the net/http path.
+// h1ProxyError is the answer for a request that could not be delivered.
 func h1ProxyError(err error) *h1Error {
-	code := http.StatusBadGateway
-	switch {
-	case errors.Is(err, errNoRoute), errors.Is(err, errNoPort):
-		code = http.StatusNotFound
-	case errors.Is(err, errUnavailable):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusGatewayTimeout
-	}
-	return &h1Error{code, "meshfed gateway: " + err.Error()}
+	return &h1Error{proxyStatus(err), "meshfed gateway: " + err.Error()}
 }
 
 // reply answers the client with an error of the gateway's own.

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -88,7 +87,6 @@ type h1pool struct {
 	closed  bool
 	maxIdle int
 	timeout time.Duration
-	dials   atomic.Int64 // tunnels opened, for tests
 }
 
 func newH1Pool(g *Gateway) *h1pool {
@@ -136,7 +134,6 @@ func (p *h1pool) dial(cluster string, t Target) (*h1tunnel, error) {
 		}
 		return nil, err
 	}
-	p.dials.Add(1)
 	br := h1ReaderPool.Get().(*bufio.Reader)
 	br.Reset(c)
 	return &h1tunnel{key: h1key{cluster, t}, conn: c, br: br, pool: p}, nil

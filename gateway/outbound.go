@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -99,19 +100,26 @@ func (h *outboundHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // when no cluster can serve, 502 when the chosen one failed, 504 on time
 // out; the body says which.
 func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusBadGateway
-	switch {
-	case errors.Is(err, errNoRoute), errors.Is(err, errNoPort):
-		code = http.StatusNotFound
-	case errors.Is(err, errUnavailable):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusGatewayTimeout
-	case errors.Is(err, context.Canceled):
+	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
 	g.log.Debug("proxy error", "host", r.Host, "error", err)
-	http.Error(w, "meshfed gateway: "+err.Error(), code)
+	http.Error(w, "meshfed gateway: "+err.Error(), proxyStatus(err))
+}
+
+// proxyStatus is the status of a request that could not be delivered
+// (both HTTP paths): 404 for no such service or port, 503 when no
+// cluster can serve, 504 on a time-out, else 502.
+func proxyStatus(err error) int {
+	switch {
+	case errors.Is(err, errNoRoute), errors.Is(err, errNoPort):
+		return http.StatusNotFound
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }
 
 var errNoPort = errors.New("the service has no such TCP port")
