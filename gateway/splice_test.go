@@ -86,7 +86,7 @@ func TestSpliceIdleTimeout(t *testing.T) {
 // other direction's deadline fires and is moved on), and the splice
 // closes no sooner than idle after the last byte.
 func TestSpliceIdleOneWay(t *testing.T) {
-	const idle = 100 * time.Millisecond
+	const idle = 250 * time.Millisecond
 	client, a := tcpPair(t)
 	b, server := tcpPair(t)
 	defer client.Close()
@@ -98,12 +98,14 @@ func TestSpliceIdleOneWay(t *testing.T) {
 	}()
 	go io.Copy(io.Discard, server)
 	var lastWrite time.Time
-	for range 20 { // 400 ms: four idle periods
+	for range 40 { // 1 s: four idle periods
+		// Taken before the write: the splice sees the byte after it, so
+		// it must not close sooner than idle after this.
+		lastWrite = time.Now()
 		if _, err := client.Write([]byte("x")); err != nil {
 			t.Fatalf("splice closed while one direction was active: %v", err)
 		}
-		lastWrite = time.Now()
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond)
 	}
 	select {
 	case closed := <-done:
