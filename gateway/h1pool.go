@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -169,11 +168,17 @@ func (p *h1pool) put(tun *h1tunnel) {
 }
 
 // sweep closes the idle tunnels that timed out or that the far side
-// closed, so they do not wait for the next request to their target.
+// closed, so they do not wait for the next request to their target. It
+// takes the idle tunnels out of the pool to check them (a system call
+// each), so requests never wait on the pool's lock meanwhile; the ones
+// still good go back in front of those put since (they are older).
 func (p *h1pool) sweep(now time.Time) {
 	p.mu.Lock()
+	taken := p.idle
+	p.idle = map[h1key][]*h1tunnel{}
+	p.mu.Unlock()
 	var stale []*h1tunnel
-	for key, list := range p.idle {
+	for key, list := range taken {
 		kept := list[:0]
 		for _, t := range list {
 			if now.Sub(t.idleAt) > p.timeout || !stillOpen(t.conn) {
@@ -182,11 +187,23 @@ func (p *h1pool) sweep(now time.Time) {
 				kept = append(kept, t)
 			}
 		}
-		clear(list[len(kept):])
-		if len(kept) == 0 {
-			delete(p.idle, key)
-		} else {
-			p.idle[key] = kept
+		taken[key] = kept
+	}
+	p.mu.Lock()
+	if p.closed {
+		for _, kept := range taken {
+			stale = append(stale, kept...)
+		}
+	} else {
+		for key, kept := range taken {
+			list := append(kept, p.idle[key]...)
+			if over := len(list) - p.maxIdle; over > 0 {
+				stale = append(stale, list[:over]...)
+				list = list[over:]
+			}
+			if len(list) > 0 {
+				p.idle[key] = list
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -230,17 +247,19 @@ func (p *h1pool) closeIdle(final bool) {
 // connection processes what arrived (a session ticket is fine, an alert
 // or data is not).
 func stillOpen(c net.Conn) bool {
+	// The fastConn under the wrappers (tls.Conn, releaseConn) is put in
+	// its non-blocking mode; the read goes through the outer one.
 	var fc *fastConn
-	switch x := c.(type) {
-	case *tls.Conn:
-		fc, _ = x.NetConn().(*fastConn)
-	case *releaseConn:
-		fc, _ = x.Conn.(*fastConn)
-	case *fastConn:
-		fc = x
-	}
-	if fc == nil {
-		return true // cannot tell; the retry of a bodiless request covers it
+	for inner := c; fc == nil; {
+		if x, ok := inner.(*fastConn); ok {
+			fc = x
+			break
+		}
+		w, ok := inner.(interface{ NetConn() net.Conn })
+		if !ok {
+			return true // cannot tell; an idempotent request that meets a closed tunnel is sent again
+		}
+		inner = w.NetConn()
 	}
 	var b [1]byte
 	fc.nonblock.Store(true)

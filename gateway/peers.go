@@ -221,6 +221,9 @@ func (c *releaseConn) Close() error {
 	return c.Conn.Close()
 }
 
+// NetConn returns the connection underneath.
+func (c *releaseConn) NetConn() net.Conn { return c.Conn }
+
 func (c *releaseConn) CloseWrite() error {
 	if cw, ok := c.Conn.(closeWriter); ok {
 		return cw.CloseWrite()

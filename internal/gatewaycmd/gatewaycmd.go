@@ -144,7 +144,7 @@ Settings come from --config (YAML; see docs/gateway.md); flags override it.`,
 	f.StringVar(&over.Cluster, "cluster", "", "this gateway's cluster")
 	f.StringVar(&over.Name, "name", gateway.DefaultName, "this gateway's name within its cluster (its SVID must be spiffe://TD/meshfed/gateway/CLUSTER/NAME)")
 	f.StringVar(&over.Instance, "instance", "", "this replica's instance name when several run as one gateway (e.g. the pod name); each registers as NAME.INSTANCE")
-	f.IntVar(&procs, "procs", 0, "threads running Go code at once (GOMAXPROCS; 0: one per CPU). 1 or 2 cost less CPU per request when the gateway shares its machine")
+	f.IntVar(&procs, "procs", 0, "threads running Go code at once (GOMAXPROCS; 0: one per CPU). fewer threads cost less CPU per request when the gateway shares its CPUs with busy work")
 	f.StringVar(&over.DataDir, "data-dir", "", "where the last control-plane snapshot is kept (default USER_CACHE_DIR/meshfed/gateway-CLUSTER)")
 	f.StringVar(&cpConfig, "controlplane-config", "", "take the control plane's address, CA and SPIFFE ID from this meshfed.yaml (its credentials are not used)")
 	f.StringVar(&over.ControlPlane.Address, "controlplane", "", "control plane gRPC address (host:port)")

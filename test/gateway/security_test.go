@@ -393,15 +393,30 @@ func (l *acceptCounter) Accept() (net.Conn, error) {
 // exactly value. On a time out it shows every sample of name.
 func waitMetric(t *testing.T, gw *gatewaytest.Gateway, name string, want map[string]string, value float64) {
 	t.Helper()
+	if n := pollMetric(t, gw, name, want, value); n != value {
+		t.Fatalf("%s %s%v = %v, want %v; all samples: %v", gw.Config.Cluster, name, want, n, value, metricSamples(t, gw, name))
+	}
+}
+
+// waitMetricAtLeast is waitMetric for a count that may go past value.
+func waitMetricAtLeast(t *testing.T, gw *gatewaytest.Gateway, name string, want map[string]string, value float64) {
+	t.Helper()
+	if n := pollMetric(t, gw, name, want, value); n < value {
+		t.Fatalf("%s %s%v = %v, want at least %v; all samples: %v", gw.Config.Cluster, name, want, n, value, metricSamples(t, gw, name))
+	}
+}
+
+// pollMetric scrapes gw until the metric reaches value or 10 s pass,
+// returning the last reading.
+func pollMetric(t *testing.T, gw *gatewaytest.Gateway, name string, want map[string]string, value float64) float64 {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	n := gatewayMetric(t, gw, name, want)
 	for n < value && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 		n = gatewayMetric(t, gw, name, want)
 	}
-	if n != value {
-		t.Fatalf("%s %s%v = %v, want %v; all samples: %v", gw.Config.Cluster, name, want, n, value, metricSamples(t, gw, name))
-	}
+	return n
 }
 
 // metricSamples returns gw's samples of name, for failure messages.
