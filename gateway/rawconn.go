@@ -27,25 +27,37 @@ import (
 type fastConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
-
-	// The callbacks and their arguments live in the connection, so a
-	// read or write allocates nothing; rmu and wmu keep concurrent
-	// readers (or writers) from sharing them.
 	// nonblock makes Read return errWouldBlock instead of waiting when
 	// nothing is there (stillOpen's check of an idle connection).
-	nonblock atomic.Bool
+	nonblock    atomic.Bool
+	read, write rawCall
+}
 
-	rmu    sync.Mutex
-	rbuf   []byte
-	rn     int
-	rerrno syscall.Errno
-	readFn func(uintptr) bool
+// rawCall is one direction's call: the poller's callback, its argument
+// and its results live here, so a call allocates nothing; mu keeps
+// concurrent callers in one direction from sharing them.
+type rawCall struct {
+	mu    sync.Mutex
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	fn    func(uintptr) bool
+}
 
-	wmu     sync.Mutex
-	wbuf    []byte
-	wn      int
-	werrno  syscall.Errno
-	writeFn func(uintptr) bool
+// do runs the callback on p through the poller (RawConn.Write when
+// write, else RawConn.Read), returning what it did and the poller's error.
+func (call *rawCall) do(rc syscall.RawConn, write bool, p []byte) (int, syscall.Errno, error) {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	call.buf, call.n, call.errno = p, 0, 0
+	var err error
+	if write {
+		err = rc.Write(call.fn)
+	} else {
+		err = rc.Read(call.fn)
+	}
+	call.buf = nil
+	return call.n, call.errno, err
 }
 
 // newFastConn wraps c when it is a TCP connection, else returns it.
@@ -59,8 +71,8 @@ func newFastConn(c net.Conn) net.Conn {
 		return c
 	}
 	fc := &fastConn{TCPConn: tc, rc: rc}
-	fc.readFn = fc.read
-	fc.writeFn = fc.write
+	fc.read.fn = fc.readCall
+	fc.write.fn = fc.writeCall
 	return fc
 }
 
@@ -68,12 +80,7 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rmu.Lock()
-	c.rbuf, c.rn, c.rerrno = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerrno
-	c.rbuf = nil
-	c.rmu.Unlock()
+	n, errno, err := c.read.do(c.rc, false, p)
 	if err == nil && errno == syscall.EAGAIN {
 		return 0, errWouldBlock
 	}
@@ -87,9 +94,10 @@ func (c *fastConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// read is the poller's callback: false means "not ready, wait".
-func (c *fastConn) read(fd uintptr) bool {
-	p := c.rbuf
+// readCall is the poller's callback for Read: false means "not ready,
+// wait".
+func (c *fastConn) readCall(fd uintptr) bool {
+	p := c.read.buf
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch e {
@@ -97,14 +105,14 @@ func (c *fastConn) read(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			if c.nonblock.Load() {
-				c.rerrno = e
+				c.read.errno = e
 				return true
 			}
 			return false
 		case 0:
-			c.rn = int(r)
+			c.read.n = int(r)
 		default:
-			c.rerrno = e
+			c.read.errno = e
 		}
 		return true
 	}
@@ -115,33 +123,29 @@ func (c *fastConn) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	raceReadRange(p)
-	c.wmu.Lock()
-	c.wbuf, c.wn, c.werrno = p, 0, 0
-	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werrno
-	c.wbuf = nil
-	c.wmu.Unlock()
+	n, errno, err := c.write.do(c.rc, true, p)
 	return n, c.callError("write", err, errno)
 }
 
-// write is the poller's callback: it writes until all is written, an
-// error, or the socket buffer is full (false: wait until writable).
-func (c *fastConn) write(fd uintptr) bool {
-	p := c.wbuf
-	for c.wn < len(p) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[c.wn])), uintptr(len(p)-c.wn))
+// writeCall is the poller's callback for Write: it writes until all is
+// written, an error, or the socket buffer is full (false: wait until
+// writable).
+func (c *fastConn) writeCall(fd uintptr) bool {
+	w := &c.write
+	for w.n < len(w.buf) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&w.buf[w.n])), uintptr(len(w.buf)-w.n))
 		switch e {
 		case 0:
 			if r == 0 {
-				c.werrno = syscall.EIO // write(2) wrote nothing and said nothing: do not spin
+				w.errno = syscall.EIO // write(2) wrote nothing and said nothing: do not spin
 				return true
 			}
-			c.wn += int(r)
+			w.n += int(r)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.werrno = e
+			w.errno = e
 			return true
 		}
 	}
